@@ -1,0 +1,91 @@
+"""Saving and loading models with their recipe, safely.
+
+A checkpoint is a plain dict saved with ``torch.save``:
+
+    {"format": "course-checkpoint-v1",
+     "kind": "ddpm" | "classifier",
+     "model_config": {...},        # UNetConfig or ClassifierConfig as a dict
+     "schedule": {"name": "linear", "num_steps": 1000},   # diffusion models only
+     "train": {...},               # preset, steps done, seed, batch size, lr, ...
+     "state_dict": {...},          # the weights to sample with (EMA weights for DDPMs)
+     "resume": {...} | absent}     # raw weights, optimizer state, loss history
+
+It is read back with ``torch.load(weights_only=True)``, which refuses to
+run arbitrary pickled code, so opening a checkpoint from the internet is safe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FORMAT = "course-checkpoint-v1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not fit the model; the message says what to do."""
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` (see module docstring) atomically: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, **payload}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_checkpoint(path: str | Path, kind: str | None = None) -> dict:
+    """Load a checkpoint dict on the CPU without executing pickled code; check its format and kind."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(
+            f"checkpoint {path} does not exist. Pretrained checkpoints live in the course's data/ folder: "
+            "restore it from the repository (git checkout -- data), or train one with "
+            "`python -m course_utils.train --preset NAME`."
+        )
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"could not read checkpoint {path} ({type(err).__name__}: {err}). It may be truncated or not a "
+            "course checkpoint; download it again or retrain it."
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a course checkpoint (expected format {FORMAT!r}). Load it with plain torch.load, "
+            "or save it with course_utils.checkpoints.save_checkpoint."
+        )
+    if kind is not None and ckpt.get("kind") != kind:
+        raise CheckpointError(f"{path} holds a {ckpt.get('kind')!r} model, but a {kind!r} model was asked for.")
+    return ckpt
+
+
+def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> nn.Module:
+    """Copy ``state_dict`` into ``model``, explaining any architecture mismatch in plain words."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong_shape = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict and own[k].shape != state_dict[k].shape
+    ]
+    if missing or unexpected or wrong_shape:
+        details = []
+        if missing:
+            details.append(f"{len(missing)} weights missing from the {source} (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} weights the model does not have (e.g. {unexpected[0]})")
+        if wrong_shape:
+            details.append(f"{len(wrong_shape)} with other shapes (e.g. {wrong_shape[0]})")
+        raise CheckpointError(
+            f"the {source} was made for a different architecture: " + "; ".join(details) + ". Build the model "
+            "from the checkpoint's own config (course_utils.pretrained.load_ddpm or load_classifier do this), "
+            "or retrain with the config you want."
+        )
+    model.load_state_dict(state_dict)
+    return model

@@ -1,0 +1,23 @@
+"""Exercise checks, one per exercise: ``use_fn = check_xxx(student_fn)``.
+
+Each check prints a verdict (and a hint when something is wrong) and returns
+the function later cells should use. See :mod:`course_utils.checks.core`.
+"""
+
+from .core import EXERCISES, CheckResult, Exercise, VERDICT_PATTERN, evaluate, run_check
+from .forward_process import (
+    check_add_noise,
+    check_alphas_cumprod,
+    check_noising_step,
+    check_q_sample,
+    check_snr_db,
+    check_timestep_embedding,
+    check_variance_after_steps,
+    check_x0_from_eps,
+)
+
+__all__ = [
+    "EXERCISES", "CheckResult", "Exercise", "VERDICT_PATTERN", "evaluate", "run_check",
+    "check_add_noise", "check_alphas_cumprod", "check_noising_step", "check_q_sample", "check_snr_db",
+    "check_timestep_embedding", "check_variance_after_steps", "check_x0_from_eps",
+]

@@ -1,0 +1,100 @@
+"""Where the course runs: device, seeds, quick mode, Colab, progress bars.
+
+One helper of each kind lives here, so every notebook agrees on them.
+
+Quick mode
+----------
+Set the environment variable ``COURSE_QUICK=1`` to shrink training steps and
+sample counts so that CI can run every notebook in minutes. Students never
+need it. Notebooks ask ``quick(full, small)`` for every size that quick mode
+shrinks, so the full-size value is always visible in the code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import torch
+
+QUICK_ENV_VAR = "COURSE_QUICK"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def is_quick_mode() -> bool:
+    """True when ``COURSE_QUICK`` is set to 1/true/yes/on."""
+    return os.environ.get(QUICK_ENV_VAR, "").strip().lower() in _TRUE
+
+
+def quick(full, small):
+    """Return ``small`` in quick mode and ``full`` otherwise."""
+    return small if is_quick_mode() else full
+
+
+def in_ci() -> bool:
+    """True on a continuous-integration runner (the ``CI`` variable is set)."""
+    return os.environ.get("CI", "").strip().lower() in _TRUE
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """The best device available: CUDA, then Apple MPS, then the CPU.
+
+    ``prefer`` (for example ``"cpu"``) forces a choice; so does the
+    ``COURSE_DEVICE`` environment variable.
+    """
+    choice = prefer or os.environ.get("COURSE_DEVICE")
+    if choice:
+        return torch.device(choice)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed Python, NumPy (if present) and torch; return a CPU generator with that seed.
+
+    Functions that draw noise take a ``generator=`` argument; pass the one
+    returned here to make a cell reproducible on its own.
+    """
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # numpy is optional for the package itself
+        pass
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def progress_disabled() -> bool:
+    """Progress bars are hidden in CI and in quick mode so stored outputs stay stable."""
+    return in_ci() or is_quick_mode() or os.environ.get("TQDM_DISABLE", "") == "1"
+
+
+def progress(iterable=None, **kwargs):
+    """``tqdm.auto.tqdm`` that stays quiet in CI and in quick mode."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", progress_disabled())
+    return tqdm(iterable, **kwargs)
+
+
+def describe_environment() -> str:
+    """One line saying where the notebook runs, for the top of every notebook."""
+    device = pick_device()
+    parts = [f"torch {torch.__version__}", f"device: {device.type}"]
+    if in_colab():
+        parts.append("Google Colab")
+    if is_quick_mode():
+        parts.append(f"QUICK MODE ({QUICK_ENV_VAR}=1): small sizes for CI")
+    return " | ".join(parts)

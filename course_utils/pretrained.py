@@ -1,0 +1,68 @@
+"""The course's shipped models in data/: load them in one line.
+
+    model, schedule = load_ddpm("uncond")     # unconditional tiny DDPM
+    model, schedule = load_ddpm("cond")       # class-conditional, for guidance
+    classifier = load_classifier()            # the reference digit classifier
+
+Every file is made by a course command (``python -m course_utils.train``);
+data/MODEL_CARD.md gives each recipe and its measured quality.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .checkpoints import CheckpointError, load_weights, read_checkpoint
+from .classifier import ClassifierConfig, DigitClassifier
+from .data import data_dir
+from .model import TinyUNet, UNetConfig
+from .schedules import NoiseSchedule, make_schedule
+
+CHECKPOINTS = {
+    "uncond": "ddpm_mnist_uncond.pt",
+    "cond": "ddpm_mnist_cond.pt",
+    "classifier": "classifier.pt",
+}
+
+
+def checkpoint_path(name: str) -> Path:
+    """Path of a shipped checkpoint: ``"uncond"``, ``"cond"`` or ``"classifier"``."""
+    if name not in CHECKPOINTS:
+        raise ValueError(f"unknown checkpoint {name!r}; choose one of {sorted(CHECKPOINTS)}")
+    return data_dir() / CHECKPOINTS[name]
+
+
+def load_ddpm(name_or_path: str | Path = "uncond", device: torch.device | str = "cpu") -> tuple[TinyUNet, NoiseSchedule]:
+    """A DDPM in eval mode with the noise schedule it was trained with.
+
+    ``name_or_path`` is ``"uncond"``, ``"cond"``, or the path of any checkpoint
+    written by ``course_utils.training.save_train_state``. The architecture
+    comes from the checkpoint itself.
+    """
+    path = checkpoint_path(name_or_path) if name_or_path in CHECKPOINTS else Path(name_or_path)
+    ckpt = read_checkpoint(path, kind="ddpm")
+    model = TinyUNet(UNetConfig.from_dict(ckpt["model_config"]))
+    load_weights(model, ckpt["state_dict"], source=str(path))
+    schedule = make_schedule(ckpt["schedule"]["name"], ckpt["schedule"]["num_steps"])
+    return model.to(device).eval().requires_grad_(False), schedule
+
+
+def load_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> DigitClassifier:
+    """The reference digit classifier in eval mode (default: data/classifier.pt)."""
+    path = Path(path) if path is not None else checkpoint_path("classifier")
+    ckpt = read_checkpoint(path, kind="classifier")
+    model = DigitClassifier(ClassifierConfig.from_dict(ckpt["model_config"]))
+    load_weights(model, ckpt["state_dict"], source=str(path))
+    return model.to(device).eval().requires_grad_(False)
+
+
+def checkpoint_info(name_or_path: str | Path) -> dict:
+    """The recipe stored in a checkpoint (config, steps, training time, ...), without building the model."""
+    path = checkpoint_path(name_or_path) if name_or_path in CHECKPOINTS else Path(name_or_path)
+    ckpt = read_checkpoint(path)
+    return {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume")}
+
+
+__all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_classifier", "load_ddpm"]

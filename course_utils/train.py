@@ -1,0 +1,66 @@
+"""Command line: train a named preset and save its checkpoint.
+
+    python -m course_utils.train --preset mnist-uncond --out data/ddpm_mnist_uncond.pt
+    python -m course_utils.train --preset mnist-cond   --out data/ddpm_mnist_cond.pt
+    python -m course_utils.train --preset classifier   --out data/classifier.pt
+
+This is the command that made the shipped checkpoints (see data/MODEL_CARD.md).
+A run saves a resumable checkpoint next to ``--out`` every ``--checkpoint-every``
+steps (``NAME.resume.pt``); ``--resume`` continues from it, and Ctrl-C keeps
+what has been trained. The final ``--out`` file holds only the EMA weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .data import load_mnist
+from .env import pick_device
+from .training import PRESETS, new_train_state, resume_train_state, save_train_state, train_ddpm
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS) + ["classifier"])
+    parser.add_argument("--out", type=Path, required=True, help="where to write the checkpoint")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
+    parser.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT.resume.pt")
+    args = parser.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+
+    if args.preset == "classifier":
+        from .classifier import train_classifier_command
+
+        train_classifier_command(args.out, device=device, seed=args.seed, epochs=args.steps)
+        return
+
+    resume_path = args.out.with_suffix(".resume.pt")
+    if args.resume:
+        state = resume_train_state(resume_path, device)
+        print(f"resuming {args.preset} from step {state.step}")
+        if args.steps:
+            state.config = replace(state.config, train_steps=args.steps)
+    else:
+        config = PRESETS[args.preset]
+        overrides = {k: v for k, v in {"train_steps": args.steps, "seed": args.seed}.items() if v is not None}
+        state = new_train_state(replace(config, **overrides), device)
+    images, labels = load_mnist("train")
+    print(f"training {args.preset} on {device} for {state.config.train_steps} steps")
+    train_ddpm(state, images, labels, checkpoint_path=resume_path, checkpoint_every=args.checkpoint_every)
+    save_train_state(state, args.out, resumable=False, extra={"preset": args.preset})
+    print(f"saved {args.out} after {state.step} steps ({state.seconds / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""Training a DDPM: the eps-prediction loss, EMA, and a resumable loop.
+
+The loss is Algorithm 1 of Ho et al. (2020):
+
+    repeat
+        x_0 ~ data,  t ~ Uniform{0, ..., T-1},  eps ~ N(0, I)
+        take a gradient step on  || eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2
+
+For class-conditional models a fraction ``label_dropout`` of labels is
+replaced by the null label, so the same network also learns the
+unconditional eps needed by classifier-free guidance (Ho & Salimans 2022).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .checkpoints import load_weights, read_checkpoint, save_checkpoint
+from .env import progress
+from .forward import q_sample, randn_like
+from .model import MODEL_PRESETS, TinyUNet, UNetConfig, count_parameters
+from .schedules import NoiseSchedule, make_schedule
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; saved inside every checkpoint."""
+
+    model: UNetConfig = field(default_factory=UNetConfig)
+    schedule: str = "linear"
+    num_steps: int = 1000  # T, diffusion steps
+    train_steps: int = 10_000  # optimizer steps
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup_steps: int = 200  # linear learning-rate warm-up
+    ema_decay: float = 0.999
+    label_dropout: float = 0.1  # conditional models only
+    grad_clip: float = 1.0
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["model"] = UNetConfig.from_dict(d["model"])
+        return cls(**d)
+
+
+# The named recipes. `python -m course_utils.train --preset NAME` trains one;
+# the shipped checkpoints in data/ were made this way (see data/MODEL_CARD.md).
+PRESETS: dict[str, TrainConfig] = {
+    "mnist-uncond": TrainConfig(model=MODEL_PRESETS["cpu"], train_steps=10_000),
+    "mnist-cond": TrainConfig(model=replace(MODEL_PRESETS["cpu"], num_classes=10), train_steps=10_000),
+    "mnist-uncond-gpu": TrainConfig(model=MODEL_PRESETS["gpu"], train_steps=40_000, lr=2e-4),
+    "mnist-cond-gpu": TrainConfig(
+        model=replace(MODEL_PRESETS["gpu"], num_classes=10), train_steps=40_000, lr=2e-4
+    ),
+}
+
+
+def diffusion_loss(
+    model: nn.Module,
+    x0: torch.Tensor,
+    schedule: NoiseSchedule,
+    labels: torch.Tensor | None = None,
+    *,
+    label_dropout: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The simple eps-prediction loss of Algorithm 1 (Ho et al. 2020), averaged over the batch.
+
+    ``x0`` (B, C, H, W) clean images in [-1, 1]; ``labels`` (B,) or None.
+    With ``label_dropout`` > 0, that fraction of labels becomes the model's null label.
+    """
+    b = x0.shape[0]
+    t = torch.randint(0, schedule.num_steps, (b,), generator=generator, device="cpu").to(x0.device)
+    noise = randn_like(x0, generator)
+    x_t = q_sample(x0, t, schedule, noise=noise)
+    if labels is not None and label_dropout > 0:
+        drop = torch.rand(b, generator=generator, device="cpu").to(x0.device) < label_dropout
+        labels = torch.where(drop, torch.full_like(labels, model.null_label), labels)
+    return F.mse_loss(model(x_t, t, labels), noise)
+
+
+class EMA:
+    """Exponential moving average of a model's weights: theta_ema <- d * theta_ema + (1 - d) * theta.
+
+    Early on the decay is lowered to (1 + n) / (10 + n) after n updates, so a
+    short run's average is not dominated by the random initial weights.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999):
+        self.decay = decay
+        self.num_updates = 0
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.num_updates += 1
+        d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
+        for ema_p, p in zip(self.model.parameters(), model.parameters()):
+            ema_p.lerp_(p.detach(), 1 - d)
+        for ema_b, b in zip(self.model.buffers(), model.buffers()):
+            ema_b.copy_(b)
+
+
+@dataclass
+class TrainState:
+    """What a run has produced so far; ``train_ddpm`` returns it and can continue from it."""
+
+    config: TrainConfig
+    model: TinyUNet
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0  # wall time spent training
+    device: str = "cpu"
+
+    @property
+    def schedule(self) -> NoiseSchedule:
+        return make_schedule(self.config.schedule, self.config.num_steps)
+
+
+def new_train_state(config: TrainConfig, device: torch.device | str = "cpu") -> TrainState:
+    """A fresh model (seeded by ``config.seed``), its EMA copy and an AdamW optimizer on ``device``."""
+    torch.manual_seed(config.seed)
+    model = TinyUNet(config.model).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    return TrainState(config, model, EMA(model, config.ema_decay), optimizer, device=str(device))
+
+
+def _batches(images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int, start_step: int) -> Iterator:
+    """Endless shuffled batches; epoch k is shuffled with seed + k so resuming sees the same data order."""
+    n = images.shape[0]
+    per_epoch = max(n // batch_size, 1)
+    epoch, offset = divmod(start_step, per_epoch)
+    while True:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+        for i in range(offset, per_epoch):
+            idx = order[i * batch_size : (i + 1) * batch_size]
+            yield images[idx], (labels[idx] if labels is not None else None)
+        epoch, offset = epoch + 1, 0
+
+
+def train_ddpm(
+    state: TrainState,
+    images: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    steps: int | None = None,
+    callback: Callable[[TrainState], None] | None = None,
+    callback_every: int = 500,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 1000,
+) -> TrainState:
+    """Train ``state`` for ``steps`` more optimizer steps (default: up to ``config.train_steps``).
+
+    ``images`` (N, 1, 28, 28) in [-1, 1] and, for conditional models, ``labels`` (N,).
+    Shows a progress bar and records the loss of every step in ``state.losses``.
+    ``callback(state)`` runs every ``callback_every`` steps (e.g. to draw samples);
+    with ``checkpoint_path`` the run is saved every ``checkpoint_every`` steps and at the end.
+    Pressing Ctrl-C (or "interrupt kernel") stops early and keeps everything trained so far.
+    """
+    cfg = state.config
+    if state.model.is_conditional and labels is None:
+        raise ValueError("this model is class-conditional: pass the labels too (train_ddpm(state, images, labels))")
+    model, device = state.model.train(), torch.device(state.device)
+    schedule = state.schedule
+    target = state.step + steps if steps is not None else cfg.train_steps
+    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + state.step)
+    batches = _batches(images, labels if model.is_conditional else None, cfg.batch_size, cfg.seed, state.step)
+    label_dropout = cfg.label_dropout if model.is_conditional else 0.0
+
+    bar = progress(total=target - state.step, desc="training", unit="step")
+    start = time.perf_counter()
+    try:
+        while state.step < target:
+            x0, y = next(batches)
+            x0 = x0.to(device)
+            y = y.to(device) if y is not None else None
+            for group in state.optimizer.param_groups:  # linear warm-up, then constant
+                group["lr"] = cfg.lr * min(1.0, (state.step + 1) / max(cfg.warmup_steps, 1))
+            loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout, generator=generator)
+            state.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            state.optimizer.step()
+            state.ema.update(model)
+            state.step += 1
+            state.losses.append(loss.item())
+            bar.update(1)
+            if state.step % 50 == 0:
+                bar.set_postfix(loss=f"{sum(state.losses[-50:]) / 50:.4f}")
+            if callback is not None and state.step % callback_every == 0:
+                callback(state)
+            if checkpoint_path is not None and state.step % checkpoint_every == 0:
+                state.seconds += time.perf_counter() - start
+                start = time.perf_counter()
+                save_train_state(state, checkpoint_path)
+    except KeyboardInterrupt:
+        print(f"Interrupted at step {state.step}: keeping the weights trained so far.")
+    finally:
+        bar.close()
+        state.seconds += time.perf_counter() - start
+        model.eval()
+    if checkpoint_path is not None:
+        save_train_state(state, checkpoint_path)
+    return state
+
+
+def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = True, extra: dict | None = None) -> Path:
+    """Save the EMA weights (for sampling) and, if ``resumable``, what is needed to continue training."""
+    cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}  # noqa: E731
+    payload = {
+        "kind": "ddpm",
+        "model_config": state.config.model.to_dict(),
+        "schedule": {"name": state.config.schedule, "num_steps": state.config.num_steps},
+        "train": {
+            **state.config.to_dict(),
+            "steps_done": state.step,
+            "train_seconds": round(state.seconds, 1),
+            "device": state.device,
+            "parameters": count_parameters(state.model),
+            **(extra or {}),
+        },
+        "state_dict": cpu(state.ema.model.state_dict()),
+    }
+    if resumable:
+        payload["resume"] = {
+            "model": cpu(state.model.state_dict()),
+            "optimizer": state.optimizer.state_dict(),
+            "ema_updates": state.ema.num_updates,
+            "losses": list(state.losses),
+        }
+    return save_checkpoint(path, payload)
+
+
+def resume_train_state(path: str | Path, device: torch.device | str = "cpu") -> TrainState:
+    """Rebuild a :class:`TrainState` from a resumable checkpoint written by :func:`save_train_state`."""
+    ckpt = read_checkpoint(path, kind="ddpm")
+    if "resume" not in ckpt:
+        raise ValueError(f"{path} holds only sampling weights; resume needs a checkpoint saved with resumable=True")
+    train = dict(ckpt["train"])
+    config = TrainConfig.from_dict({k: v for k, v in train.items() if k in TrainConfig.__dataclass_fields__})
+    state = new_train_state(config, device)
+    load_weights(state.model, ckpt["resume"]["model"], source=str(path))
+    load_weights(state.ema.model, ckpt["state_dict"], source=str(path))
+    state.optimizer.load_state_dict(ckpt["resume"]["optimizer"])
+    state.ema.num_updates = ckpt["resume"]["ema_updates"]
+    state.losses = list(ckpt["resume"]["losses"])
+    state.step = train["steps_done"]
+    state.seconds = train.get("train_seconds", 0.0)
+    return state
