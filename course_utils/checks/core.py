@@ -18,6 +18,7 @@ lines from the executed notebooks, so instructors see what students saw.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -178,6 +179,12 @@ def run_check(
     passed, the reference otherwise.
     """
     exercise = EXERCISES[exercise_id]
+    if getattr(student_fn, "__course_reference__", False):
+        if not quiet:
+            print(format_result(CheckResult(exercise_id, False, "this is the course's reference, not your function.",
+                                            "Run your exercise cell again (it defines your version), then this cell.")))
+            print(f"   → The cells below use the course's reference `{exercise.function}` until yours passes.")
+        return student_fn
     result = evaluate(exercise, student_fn, cases, mistakes=mistakes, generic_hint=generic_hint, atol=atol, rtol=rtol)
     if not quiet:
         print(format_result(result))
@@ -187,7 +194,17 @@ def run_check(
         return student_fn
     if not quiet:
         print(f"   → The cells below use the course's reference `{exercise.function}` until yours passes.")
-    return exercise.reference
+    return _reference_stand_in(exercise.reference)
+
+
+def _reference_stand_in(reference: Callable) -> Callable:
+    """The reference, marked so that checking it again is not mistaken for the student's own work."""
+    @functools.wraps(reference)
+    def stand_in(*args, **kwargs):
+        return reference(*args, **kwargs)
+
+    stand_in.__course_reference__ = True
+    return stand_in
 
 
 def evaluate(
