@@ -25,14 +25,16 @@ BADGE_PREFIX = "[![Open In Colab](https://colab.research.google.com/assets/colab
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def badge(notebook_path: str, repository: str = REPOSITORY, ref: str = REF) -> str:
+def badge(notebook_path: str, repository: str | None = None, ref: str | None = None) -> str:
     """Markdown for the "Open in Colab" badge of ``notebook_path`` (relative to the repository root)."""
+    repository, ref = repository or REPOSITORY, ref or REF
     url = f"https://colab.research.google.com/github/{repository}/blob/{ref}/{notebook_path}"
     return f"{BADGE_PREFIX}({url})"
 
 
-def setup_cell_source(repository: str = REPOSITORY, ref: str = REF) -> str:
+def setup_cell_source(repository: str | None = None, ref: str | None = None) -> str:
     """The first code cell of every notebook: in Colab, fetch the course; elsewhere, do nothing."""
+    repository, ref = repository or REPOSITORY, ref or REF
     return f'''{SETUP_MARKER}
 # In Google Colab this downloads the course (course_utils and data/) at a fixed version and
 # installs what it needs; on your own machine it does nothing.
@@ -67,7 +69,8 @@ def sync_notebook(nb: dict, notebook_path: str) -> dict:
     first_md["source"] = _lines("\n".join([badge(notebook_path)] + lines))
     setup = next((c for c in cells if c["cell_type"] == "code" and _source(c).startswith(SETUP_MARKER)), None)
     if setup is None:
-        setup = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": []}
+        setup = {"cell_type": "code", "execution_count": None, "id": "course-setup", "metadata": {}, "outputs": [],
+                 "source": []}
         cells.insert(cells.index(first_md) + 1, setup)
     setup["source"] = _lines(setup_cell_source())
     return nb

@@ -128,6 +128,7 @@ class TrainState:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0  # wall time spent training
     device: str = "cpu"
+    generator: torch.Generator = field(default_factory=torch.Generator)  # draws t, noise and label dropout
 
     @property
     def schedule(self) -> NoiseSchedule:
@@ -139,7 +140,8 @@ def new_train_state(config: TrainConfig, device: torch.device | str = "cpu") -> 
     torch.manual_seed(config.seed)
     model = TinyUNet(config.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    return TrainState(config, model, EMA(model, config.ema_decay), optimizer, device=str(device))
+    generator = torch.Generator().manual_seed(config.seed)
+    return TrainState(config, model, EMA(model, config.ema_decay), optimizer, device=str(device), generator=generator)
 
 
 def _batches(images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int, start_step: int) -> Iterator:
@@ -180,7 +182,7 @@ def train_ddpm(
     model, device = state.model.train(), torch.device(state.device)
     schedule = state.schedule
     target = state.step + steps if steps is not None else cfg.train_steps
-    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + state.step)
+    generator = state.generator
     batches = _batches(images, labels if model.is_conditional else None, cfg.batch_size, cfg.seed, state.step)
     label_dropout = cfg.label_dropout if model.is_conditional else 0.0
 
@@ -245,6 +247,7 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
             "optimizer": state.optimizer.state_dict(),
             "ema_updates": state.ema.num_updates,
             "losses": list(state.losses),
+            "generator": state.generator.get_state(),
         }
     return save_checkpoint(path, payload)
 
@@ -262,6 +265,10 @@ def resume_train_state(path: str | Path, device: torch.device | str = "cpu") -> 
     state.optimizer.load_state_dict(ckpt["resume"]["optimizer"])
     state.ema.num_updates = ckpt["resume"]["ema_updates"]
     state.losses = list(ckpt["resume"]["losses"])
+    if "generator" in ckpt["resume"]:  # checkpoints from before v0.1.0 did not store it
+        state.generator.set_state(ckpt["resume"]["generator"])
+    else:
+        state.generator.manual_seed(config.seed + state.step)
     state.step = train["steps_done"]
     state.seconds = train.get("train_seconds", 0.0)
     return state

@@ -1,0 +1,14 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+# One thread: the unit tests use small tensors, and multi-threaded torch slows down several-fold
+# when the machine is oversubscribed (measured: 0.20 s vs 1.09 s per tiny training step).
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def generator():
+    return torch.Generator().manual_seed(0)

@@ -1,0 +1,36 @@
+import torch
+
+from course_utils import env
+
+
+def test_quick_mode_reads_one_variable(monkeypatch):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    assert env.is_quick_mode() and env.quick(100, 2) == 2
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    assert not env.is_quick_mode() and env.quick(100, 2) == 100
+
+
+def test_set_seed_makes_draws_repeat():
+    g1 = env.set_seed(7)
+    a = torch.randn(3), torch.randn(3, generator=g1)
+    g2 = env.set_seed(7)
+    b = torch.randn(3), torch.randn(3, generator=g2)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_device_pick_and_override(monkeypatch):
+    assert env.pick_device().type in {"cpu", "cuda", "mps"}
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert env.pick_device() == torch.device("cpu")
+
+
+def test_colab_detection(monkeypatch):
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    assert not env.in_colab()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-1")
+    assert env.in_colab()
+
+
+def test_progress_is_quiet_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert env.progress(range(3)).disable

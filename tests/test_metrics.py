@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from course_utils import metrics
+
+
+def test_frechet_distance_of_identical_gaussians_is_zero():
+    mu, sigma = torch.zeros(5), torch.eye(5) * 2
+    assert metrics.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_distance_known_answers():
+    d = 6
+    # Mean shift only: ||mu1 - mu2||^2.
+    assert metrics.frechet_distance(torch.zeros(d), torch.eye(d), torch.full((d,), 2.0), torch.eye(d)) == pytest.approx(4.0 * d)
+    # Scaled identity covariances: tr(I + 4I - 2*sqrt(4I)) = d * (1 + 4 - 4) = d.
+    assert metrics.frechet_distance(torch.zeros(d), torch.eye(d), torch.zeros(d), 4 * torch.eye(d)) == pytest.approx(float(d))
+    # Diagonal covariances: sum of (sqrt(a_i) - sqrt(b_i))^2.
+    a, b = torch.tensor([1.0, 4.0, 9.0]), torch.tensor([4.0, 4.0, 1.0])
+    expected = ((a.sqrt() - b.sqrt()) ** 2).sum().item()
+    assert metrics.frechet_distance(torch.zeros(3), torch.diag(a), torch.zeros(3), torch.diag(b)) == pytest.approx(expected)
+
+
+def test_frechet_distance_is_symmetric_for_general_covariances():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 4, generator=g), torch.randn(4, 4, generator=g)
+    s1, s2 = a @ a.T + 0.1 * torch.eye(4), b @ b.T + 0.1 * torch.eye(4)
+    mu1, mu2 = torch.randn(4, generator=g), torch.randn(4, generator=g)
+    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(metrics.frechet_distance(mu2, s2, mu1, s1), rel=1e-6)
+
+
+def test_gaussian_stats_recover_a_known_distribution():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20_000, 3, generator=g) * torch.tensor([1.0, 2.0, 3.0]) + 5
+    mu, sigma = metrics.gaussian_stats(x)
+    assert torch.allclose(mu, torch.full((3,), 5.0, dtype=torch.float64), atol=0.05)
+    assert torch.allclose(sigma.diag(), torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64), rtol=0.05)
+
+
+def test_digit_fid_needs_the_same_count_on_both_sides():
+    class Identity(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(2, 10)
+
+        def features(self, x):
+            return x.flatten(1)[:, :2]
+
+    with pytest.raises(ValueError, match="same number"):
+        metrics.digit_fid(Identity(), torch.zeros(5, 1, 28, 28), torch.zeros(6, 1, 28, 28))

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from course_utils import colab, notebooks
+
+
+def test_solution_regions_become_the_student_placeholder():
+    source = "def f(x):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n"
+    assert notebooks.strip_solutions(source) == 'def f(x):\n    """doc"""\n    # YOUR CODE HERE\n    raise NotImplementedError\n'
+    assert notebooks.strip_solutions("### BEGIN SOLUTION\nanswer\n### END SOLUTION", "markdown") == "YOUR ANSWER HERE"
+
+
+@pytest.mark.parametrize("bad", ["### BEGIN SOLUTION\nx", "x\n### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION\n"])
+def test_unbalanced_markers_are_an_error(bad):
+    with pytest.raises(notebooks.NotebookFormatError):
+        notebooks.strip_solutions(bad, where="nb, cell 3")
+
+
+def test_student_copy_drops_outputs_and_check_markers():
+    solution = {
+        "cells": [
+            {"cell_type": "code", "execution_count": 3, "metadata": {}, "id": "a",
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": "✅ passed"}],
+             "source": ["# NBVAL_CHECK_OUTPUT\n", "f = check_f(f)"]},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }
+    student = notebooks.make_student_notebook(solution)
+    cell = student["cells"][0]
+    assert cell["outputs"] == [] and cell["execution_count"] is None and "".join(cell["source"]) == "f = check_f(f)"
+    assert solution["cells"][0]["outputs"]  # the solution is not changed
+
+
+def test_committed_student_copies_are_up_to_date():
+    assert notebooks.build(check_only=True) == []
+
+
+def test_every_notebook_has_a_solution_copy_and_exercises_with_checks():
+    from course_utils.checks import EXERCISES
+
+    solutions = sorted(notebooks.SOLUTIONS_DIR.glob("*.ipynb"))
+    assert solutions, "no notebooks yet"
+    for path in solutions:
+        text = path.read_text(encoding="utf-8")
+        mine = [ex for ex in EXERCISES.values() if ex.notebook == path.stem]
+        assert 2 <= len(mine) <= 5, f"{path.name} should have 2 to 5 registered exercises"
+        for ex in mine:
+            assert f"def {ex.function}(" in text, f"{path.name} lacks exercise {ex.id}"
+        assert text.count("### BEGIN SOLUTION") >= len(mine)
+        assert text.count("NBVAL_CHECK_OUTPUT") >= len(mine)
+
+
+def test_badges_and_setup_cells_agree_with_the_one_setting():
+    problems = [p for path in sorted(notebooks.STUDENT_DIR.glob("*.ipynb")) + sorted(notebooks.SOLUTIONS_DIR.glob("*.ipynb"))
+                for p in colab.problems(path)]
+    assert problems == []
+
+
+def test_sync_rewrites_badge_and_setup_cell_for_a_fork(monkeypatch):
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Title"]}], "metadata": {}}
+    monkeypatch.setattr(colab, "REPOSITORY", "someone/fork")
+    monkeypatch.setattr(colab, "REF", "v2")
+    colab.sync_notebook(nb, "notebooks/01_x.ipynb")
+    colab.sync_notebook(nb, "notebooks/01_x.ipynb")  # idempotent
+    text = json.dumps(nb)
+    assert "github/someone/fork/blob/v2/notebooks/01_x.ipynb" in text and '\\"v2\\"' in text
+    first = "".join(nb["cells"][0]["source"])
+    assert first.count("Open In Colab") == 1 and nb["cells"][1]["source"][0].startswith(colab.SETUP_MARKER)

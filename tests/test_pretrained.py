@@ -1,0 +1,39 @@
+"""The shipped models in data/ load, and do what the model card says they do."""
+
+import pytest
+import torch
+
+from course_utils import metrics, pretrained
+from course_utils.samplers import ClassifierFreeGuidance, DDIMSampler, sample
+
+
+def test_reference_classifier_is_accurate_on_real_test_digits():
+    classifier = pretrained.load_classifier()
+    images = metrics.real_reference(1000)
+    report = metrics.evaluate_samples(classifier, images, floor=0.0)
+    assert report.recognised > 0.9 and report.mean_confidence > 0.9
+    info = pretrained.checkpoint_info("classifier")
+    assert info["train"]["test_accuracy"] >= 0.99
+
+
+def test_shipped_unconditional_ddpm_makes_recognisable_digits():
+    model, schedule = pretrained.load_ddpm("uncond")
+    classifier = pretrained.load_classifier()
+    out = sample(model, DDIMSampler(schedule, 10), 32, generator=torch.Generator().manual_seed(0), show_progress=False)
+    _, probs = metrics.classify(classifier, out.images)
+    assert (probs.max(1).values >= 0.9).float().mean() > 0.3  # chance would be far below
+
+
+def test_shipped_conditional_ddpm_follows_its_labels():
+    model, schedule = pretrained.load_ddpm("cond")
+    classifier = pretrained.load_classifier()
+    labels = torch.arange(10).repeat(3)
+    out = sample(ClassifierFreeGuidance(model, 3.0), DDIMSampler(schedule, 10), len(labels), labels=labels,
+                 generator=torch.Generator().manual_seed(0), show_progress=False)
+    _, probs = metrics.classify(classifier, out.images)
+    assert (probs.argmax(1) == labels).float().mean() > 0.5  # chance is 0.1
+
+
+def test_loading_a_ddpm_as_a_classifier_is_refused():
+    with pytest.raises(pretrained.CheckpointError, match="classifier"):
+        pretrained.load_classifier(pretrained.checkpoint_path("uncond"))

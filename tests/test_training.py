@@ -1,0 +1,104 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from course_utils.checkpoints import CheckpointError, read_checkpoint, save_checkpoint
+from course_utils.data import mnist_subset
+from course_utils.model import UNetConfig
+from course_utils.pretrained import load_ddpm
+from course_utils.training import EMA, PRESETS, TrainConfig, new_train_state, resume_train_state, save_train_state, train_ddpm
+
+TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return mnist_subset("train", 512, seed=0)
+
+
+def test_a_few_hundred_steps_lower_the_loss(data):
+    images, _ = data
+    state = new_train_state(TrainConfig(model=TINY, batch_size=32, lr=2e-3, warmup_steps=20, train_steps=300))
+    train_ddpm(state, images)
+    first, last = sum(state.losses[:30]) / 30, sum(state.losses[-30:]) / 30
+    assert state.step == 300 and last < 0.6 * first
+
+
+def test_conditional_training_needs_labels(data):
+    state = new_train_state(TrainConfig(model=replace(TINY, num_classes=10), batch_size=16))
+    with pytest.raises(ValueError, match="labels"):
+        train_ddpm(state, data[0], steps=1)
+    train_ddpm(state, *data, steps=2)
+    assert state.step == 2
+
+
+def test_interrupt_keeps_what_was_trained(data):
+    state = new_train_state(TrainConfig(model=TINY, batch_size=16))
+
+    def stop(s):
+        raise KeyboardInterrupt
+
+    train_ddpm(state, data[0], steps=10, callback=stop, callback_every=4)
+    assert state.step == 4 and len(state.losses) == 4
+
+
+def test_ema_moves_towards_the_weights():
+    model = torch.nn.Linear(2, 2)
+    ema = EMA(model, decay=0.9)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(200):
+        ema.update(model)
+    assert torch.allclose(ema.model.weight, torch.ones(2, 2), atol=1e-3)
+
+
+def test_checkpoint_round_trip_and_resume(tmp_path, data):
+    images, _ = data
+    cfg = TrainConfig(model=TINY, batch_size=16, train_steps=6)
+    path = tmp_path / "run.pt"
+    state = train_ddpm(new_train_state(cfg), images, checkpoint_path=path, checkpoint_every=3)
+    ckpt = read_checkpoint(path, kind="ddpm")
+    assert ckpt["train"]["steps_done"] == 6 and ckpt["train"]["seed"] == 0
+    assert ckpt["model_config"] == TINY.to_dict() and ckpt["schedule"] == {"name": "linear", "num_steps": 1000}
+
+    model, schedule = load_ddpm(path)
+    for a, b in zip(model.state_dict().values(), state.ema.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+    resumed = resume_train_state(path)
+    assert resumed.step == 6 and resumed.losses == state.losses
+    train_ddpm(resumed, images, steps=2)
+    assert resumed.step == 8
+
+
+def test_continuing_equals_training_in_one_go(tmp_path, data):
+    images, _ = data
+    cfg = TrainConfig(model=TINY, batch_size=16)
+    straight = train_ddpm(new_train_state(cfg), images, steps=4)
+    half = train_ddpm(new_train_state(cfg), images, steps=2, checkpoint_path=tmp_path / "half.pt")
+    resumed = train_ddpm(resume_train_state(tmp_path / "half.pt"), images, steps=2)
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-4)
+    del half
+
+
+def test_mismatched_checkpoint_gives_a_clear_error(tmp_path, data):
+    path = tmp_path / "tiny.pt"
+    save_train_state(new_train_state(TrainConfig(model=TINY)), path)
+    ckpt = read_checkpoint(path)
+    ckpt["model_config"] = PRESETS["mnist-uncond"].model.to_dict()  # claims another architecture
+    ckpt.pop("format")
+    save_checkpoint(path, ckpt)
+    with pytest.raises(CheckpointError, match="different architecture"):
+        load_ddpm(path)
+
+
+def test_unreadable_or_foreign_files_are_explained(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="could not read"):
+        read_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="not a course checkpoint"):
+        read_checkpoint(tmp_path / "plain.pt")
