@@ -1,0 +1,182 @@
+"""The sampler benchmark: the table notebook 6 teaches from, reproducible by anyone.
+
+    python -m course_utils.bench                      # 1,000 samples per row, both shipped models
+    python -m course_utils.bench --n 2000 --markdown bench.md --csv bench.csv
+    python -m course_utils.bench --quick              # 64 samples, a few rows: a smoke test
+    python -m course_utils.bench --floor-curve        # the real-vs-real floor at growing N
+
+Rows:
+* unconditional model: DDPM with all 1000 steps, DDIM with 10, 20, 50 and 100 steps (η = 0),
+  every row from the same starting noise;
+* class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 2, 3, 5,
+  labels 0..9 in equal numbers. Scale 1 is the plain conditional model ("no guidance"),
+  scale 0 the unconditional one (see samplers.guided_eps).
+
+Columns: sampler, steps, guidance, wall seconds per 100 images, digit-FID, the real-vs-real
+floor at the same N, mean confidence, recognised % (confidence >= 0.9), class accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .env import pick_device, progress
+from .metrics import RECOGNISED_THRESHOLD, evaluate_samples, fid_floor
+from .pretrained import load_classifier, load_ddpm
+from .samplers import ClassifierFreeGuidance, DDIMSampler, DDPMSampler, sample
+
+UNCONDITIONAL_ROWS = [("DDPM", 1000), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100)]
+GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
+GUIDED_STEPS = 50
+NO_GUIDANCE = 1.0
+
+
+@dataclass
+class Row:
+    model: str
+    sampler: str
+    steps: int
+    guidance: str
+    seconds_per_100: float
+    digit_fid: float
+    floor: float
+    mean_confidence: float
+    recognised: float
+    class_accuracy: float | None
+
+    def cells(self) -> list[str]:
+        acc = "—" if self.class_accuracy is None else f"{100 * self.class_accuracy:.1f}"
+        return [self.model, self.sampler, str(self.steps), self.guidance, f"{self.seconds_per_100:.1f}",
+                f"{self.digit_fid:.2f}", f"{self.floor:.2f}", f"{self.mean_confidence:.3f}",
+                f"{100 * self.recognised:.1f}", acc]
+
+
+HEADER = ["model", "sampler", "steps", "guidance", "wall s / 100 img", "digit-FID", "floor",
+          "mean conf", "recognised %", "class acc %"]
+
+
+def _sample_in_batches(model, sampler, noise, labels, batch_size, device, desc):
+    """Sample from ``noise`` in chunks; returns (images on CPU, wall seconds)."""
+    images, start = [], time.perf_counter()
+    chunks = range(0, len(noise), batch_size)
+    for i in progress(chunks, desc=desc, unit="batch"):
+        y = labels[i : i + batch_size].to(device) if labels is not None else None
+        out = sample(model, sampler, noise=noise[i : i + batch_size].to(device), labels=y, show_progress=False)
+        images.append(out.images.cpu())
+    return torch.cat(images), time.perf_counter() - start
+
+
+def run_benchmark(
+    n: int = 1000,
+    *,
+    which: str = "all",
+    unconditional_rows=None,
+    guidance_scales=None,
+    batch_size: int = 500,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> list[Row]:
+    """Sample and score every row; see the module docstring."""
+    device = torch.device(device) if device is not None else pick_device()
+    classifier = load_classifier(device=device)
+    floor = fid_floor(classifier, n)
+    noise = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+    rows = []
+
+    def score(model_name, sampler_name, steps, guidance, images, seconds, labels=None):
+        report = evaluate_samples(classifier, images, labels, floor=floor)
+        row = Row(model_name, sampler_name, steps, guidance, 100 * seconds / n, report.digit_fid, floor,
+                  report.mean_confidence, report.recognised, report.class_accuracy)
+        rows.append(row)
+        print(" | ".join(row.cells()), flush=True)
+
+    if which in ("all", "uncond"):
+        model, schedule = load_ddpm("uncond", device)
+        for name, steps in unconditional_rows or UNCONDITIONAL_ROWS:
+            sampler = DDPMSampler(schedule) if name == "DDPM" else DDIMSampler(schedule, steps, eta=0.0)
+            images, seconds = _sample_in_batches(model, sampler, noise, None, batch_size, device, f"{name}-{steps}")
+            score("uncond", name, steps, "—", images, seconds)
+    if which in ("all", "cond"):
+        model, schedule = load_ddpm("cond", device)
+        labels = torch.arange(n) % 10
+        sampler = DDIMSampler(schedule, GUIDED_STEPS, eta=0.0)
+        for scale in guidance_scales or GUIDANCE_SCALES:
+            guided = ClassifierFreeGuidance(model, scale)
+            images, seconds = _sample_in_batches(guided, sampler, noise, labels, batch_size, device, f"w={scale:g}")
+            note = " (no guidance)" if scale == NO_GUIDANCE else " (unconditional)" if scale == 0 else ""
+            score("cond", "DDIM", GUIDED_STEPS, f"w={scale:g}{note}", images, seconds, labels)
+    return rows
+
+
+def format_markdown(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def format_text(rows: list[Row]) -> str:
+    table = [HEADER] + [r.cells() for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in table) + "\n"
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(HEADER)
+        writer.writerows(r.cells() for r in rows)
+
+
+def floor_curve(sizes=(250, 500, 1000, 2000, 5000, 10000), device=None) -> list[tuple[int, float]]:
+    """The real-vs-real digit-FID floor at growing N: it shrinks as estimation noise shrinks."""
+    classifier = load_classifier(device=device or pick_device())
+    return [(n, fid_floor(classifier, n)) for n in sizes]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="samples per row (default 1000)")
+    parser.add_argument("--models", choices=["all", "uncond", "cond"], default="all")
+    parser.add_argument("--quick", action="store_true", help="64 samples and three rows: a smoke test")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    parser.add_argument("--markdown", type=Path, help="also write the table as Markdown")
+    parser.add_argument("--floor-curve", action="store_true", help="print the floor at N = 250 ... 10000 and exit")
+    args = parser.parse_args(argv)
+    device = pick_device(args.device)
+
+    if args.floor_curve:
+        print("N      real-vs-real digit-FID floor")
+        for n, value in floor_curve(device=device):
+            print(f"{n:<6} {value:.3f}")
+        return
+
+    n, uncond_rows, scales = args.n, None, None
+    if args.quick:
+        n, uncond_rows, scales = 64, [("DDIM", 10), ("DDIM", 20)], [1.0, 3.0]
+    print(f"benchmark: {n} samples per row on {device}; recognised = confidence >= {RECOGNISED_THRESHOLD}")
+    print(" | ".join(HEADER))
+    rows = run_benchmark(n, which=args.models, unconditional_rows=uncond_rows, guidance_scales=scales,
+                         batch_size=args.batch_size, seed=args.seed, device=device)
+    print()
+    print(format_text(rows))
+    print(f"guidance: eps = eps(x, ∅) + w (eps(x, y) - eps(x, ∅)); w = {NO_GUIDANCE:g} means no guidance, "
+          "w = 0 the unconditional model.")
+    if args.csv:
+        write_csv(rows, args.csv)
+        print(f"wrote {args.csv}")
+    if args.markdown:
+        args.markdown.write_text(format_markdown(rows), encoding="utf-8")
+        print(f"wrote {args.markdown}")
+
+
+if __name__ == "__main__":
+    main()
