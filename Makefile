@@ -8,6 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8888
+LAB_ARGS ?=
 # The test suite runs notebooks in quick mode (small sizes); `make test QUICK=0` runs them at full size.
 QUICK ?= 1
 
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lab: install
-	$(BIN)/jupyter lab --port=$(PORT) --notebook-dir=notebooks
+	$(BIN)/jupyter lab --port=$(PORT) --notebook-dir=notebooks $(LAB_ARGS)
 
 test: install
 	$(BIN)/python -m course_utils.notebooks check

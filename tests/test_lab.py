@@ -1,7 +1,8 @@
-"""`make lab` starts JupyterLab serving notebooks/: check that it answers over HTTP."""
+"""`make lab`, the README's command, starts JupyterLab serving notebooks/: check that it answers over HTTP."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,10 +21,11 @@ def _free_port() -> int:
 
 def test_jupyterlab_serves_the_notebooks():
     port, token = _free_port(), "course-test-token"
+    venv = Path(sys.executable).parent.parent  # the environment running the tests is the one `make` set up
+    lab_args = f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={token} --allow-root"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", "--notebook-dir=notebooks", "--allow-root"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, JUPYTER_NO_CONFIG="1"),
+        ["make", "--no-print-directory", "lab", f"VENV={venv}", f"PORT={port}", f"LAB_ARGS={lab_args}"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
         deadline, contents = time.time() + 120, None
@@ -40,5 +42,5 @@ def test_jupyterlab_serves_the_notebooks():
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as r:
             assert r.status == 200 and b"JupyterLab" in r.read()
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)  # make and the JupyterLab it started
         proc.wait(timeout=30)

@@ -174,7 +174,8 @@ def check_x0_from_eps(predict_x0_from_eps):
     s1 = lambda t: _schedule.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1)  # noqa: E731
     return run_check(
         "nb03.x0_from_eps", predict_x0_from_eps,
-        [Case((x_t, _t, _eps, _schedule), label="t = 0, 10, 500, 999")],
+        [Case((x_t, _t, _eps, _schedule), label="t = 0, 10, 500, 999"),
+         Case((x_t[2:3], _t[2:3], _eps[2:3], _schedule), label="one image at t = 500")],
         mistakes=(
             KnownMistake(lambda x, t, e, s: (x + s1(t) * e) / sa(t), "Sign error: subtract the noise term before dividing."),
             KnownMistake(lambda x, t, e, s: x - s1(t) * e, "Divide by √ᾱ_t at the end: x_t holds only √ᾱ_t times the image."),
