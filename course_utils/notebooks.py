@@ -79,6 +79,7 @@ def _split_lines(text: str) -> list[str]:
 def make_student_notebook(solution: dict, name: str = "notebook") -> dict:
     """The student copy of a solution notebook (as nbformat JSON dicts)."""
     student = json.loads(json.dumps(solution))  # deep copy
+    student.get("metadata", {}).pop("widgets", None)  # saved widget state belongs to the executed solution
     for i, cell in enumerate(student["cells"]):
         text = strip_solutions(_source(cell), cell["cell_type"], where=f"{name}, cell {i}")
         if cell["cell_type"] == "code":
