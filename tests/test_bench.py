@@ -1,0 +1,23 @@
+"""The benchmark command runs end to end on the shipped models (tiny sizes here; the real run is a command)."""
+
+import csv
+
+from course_utils import bench
+
+
+def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
+    rows = bench.run_benchmark(20, which="uncond", unconditional_rows=[("DDIM", 5)], batch_size=10, device="cpu")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.sampler, row.steps, row.class_accuracy) == ("DDIM", 5, None)
+    assert row.seconds_per_100 > 0 and row.digit_fid > 0 and row.floor > 0 and 0 <= row.recognised <= 1
+    markdown = bench.format_markdown(rows)
+    assert markdown.splitlines()[0].startswith("| model | sampler | steps") and "| uncond | DDIM | 5 |" in markdown
+    bench.write_csv(rows, tmp_path / "bench.csv")
+    with open(tmp_path / "bench.csv", encoding="utf-8") as f:
+        table = list(csv.reader(f))
+    assert table[0] == bench.HEADER and len(table) == 2
+
+
+def test_no_guidance_scale_is_labelled():
+    assert bench.NO_GUIDANCE == 1.0 and bench.NO_GUIDANCE in bench.GUIDANCE_SCALES
