@@ -34,6 +34,39 @@ def _abar(schedule: NoiseSchedule, t: int, like: torch.Tensor) -> torch.Tensor:
     return schedule.alphas_cumprod[t].to(device=like.device, dtype=like.dtype)
 
 
+def ddpm_step(x_t: torch.Tensor, t: int, eps: torch.Tensor, schedule: NoiseSchedule, z: torch.Tensor) -> torch.Tensor:
+    """Algorithm 2, line 4 of Ho et al. (2020), with the fresh noise ``z`` given:
+
+        x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) * eps) / sqrt(alpha_t) + sigma_t * z,
+        sigma_t^2 = beta~_t (the posterior variance; 0 at t = 0, so the last step adds no noise).
+    """
+    beta = schedule.at("betas", t, x_t)
+    mean = (x_t - beta / schedule.at("sqrt_one_minus_alphas_cumprod", t, x_t) * eps) / schedule.at("alphas", t, x_t).sqrt()
+    return mean + schedule.at("posterior_variance", t, x_t).sqrt() * z
+
+
+def ddim_sigma(abar_t, abar_prev, eta: float):
+    """sigma_t of Eq. 16 (Song et al. 2021): eta * sqrt((1 - abar_prev)/(1 - abar_t)) * sqrt(1 - abar_t/abar_prev)."""
+    abar_t, abar_prev = torch.as_tensor(abar_t), torch.as_tensor(abar_prev)
+    return eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).sqrt()
+
+
+def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, abar_t, abar_prev, eta: float, z: torch.Tensor) -> torch.Tensor:
+    """One DDIM update from x_t to x_prev, Eq. 12 of Song et al. (2021), with the fresh noise ``z`` given:
+
+        x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
+        x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma z,   sigma = ddim_sigma(...)
+
+    ``abar_t`` and ``abar_prev`` are numbers or 0-d tensors (abar_prev = 1 for the clean image).
+    """
+    abar_t = torch.as_tensor(abar_t, dtype=x_t.dtype, device=x_t.device)
+    abar_prev = torch.as_tensor(abar_prev, dtype=x_t.dtype, device=x_t.device)
+    x0_hat = (x_t - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
+    sigma = ddim_sigma(abar_t, abar_prev, eta)
+    direction = (1 - abar_prev - sigma**2).clamp(min=0).sqrt() * eps  # "direction pointing to x_t"
+    return abar_prev.sqrt() * x0_hat + direction + sigma * z
+
+
 class DDPMSampler:
     """Ancestral sampling, Algorithm 2 of Ho et al. (2020): all T steps, fresh noise at each.
 
@@ -65,12 +98,12 @@ class DDPMSampler:
         if t_prev != t - 1:
             raise ValueError("DDPM steps one timestep at a time; use DDIMSampler to skip steps")
         x0_hat = predict_x0_from_eps(x_t, t, eps, self.schedule)
-        if self.clip_x0:
-            x0_hat = x0_hat.clamp(-1, 1)
+        z = randn_like(x_t, generator) if t > 0 else torch.zeros_like(x_t)  # no noise on the final image
+        if not self.clip_x0:
+            return ddpm_step(x_t, t, eps, self.schedule, z), x0_hat
+        x0_hat = x0_hat.clamp(-1, 1)
         mean, variance = q_posterior_mean_variance(x0_hat, x_t, t, self.schedule)
-        if t == 0:  # the last step returns the mean: no noise is added to the final image
-            return mean, x0_hat
-        return mean + variance.sqrt() * randn_like(x_t, generator), x0_hat
+        return mean + variance.sqrt() * z, x0_hat
 
 
 class DDIMSampler:
@@ -104,20 +137,16 @@ class DDIMSampler:
 
     def sigma(self, t: int, t_prev: int, like: torch.Tensor) -> torch.Tensor:
         """sigma_t of Eq. 16 (Song et al. 2021) for a step from t to t_prev."""
-        abar_t, abar_prev = _abar(self.schedule, t, like), _abar(self.schedule, t_prev, like)
-        return self.eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).sqrt()
+        return ddim_sigma(_abar(self.schedule, t, like), _abar(self.schedule, t_prev, like), self.eta)
 
     def step(self, eps, t: int, t_prev: int, x_t, generator=None):
-        abar_prev = _abar(self.schedule, t_prev, x_t)
         x0_hat = predict_x0_from_eps(x_t, t, eps, self.schedule)
         if self.clip_x0:
             x0_hat = x0_hat.clamp(-1, 1)
             eps = predict_eps_from_x0(x_t, t, x0_hat, self.schedule)  # keep eps consistent with x0_hat
-        sigma = self.sigma(t, t_prev, x_t)
-        direction = (1 - abar_prev - sigma**2).clamp(min=0).sqrt() * eps  # "direction pointing to x_t"
-        x_prev = abar_prev.sqrt() * x0_hat + direction
-        if self.eta > 0 and t_prev >= 0:
-            x_prev = x_prev + sigma * randn_like(x_t, generator)
+        fresh = self.eta > 0 and t_prev >= 0
+        z = randn_like(x_t, generator) if fresh else torch.zeros_like(x_t)
+        x_prev = ddim_step(x_t, eps, _abar(self.schedule, t, x_t), _abar(self.schedule, t_prev, x_t), self.eta, z)
         return x_prev, x0_hat
 
 

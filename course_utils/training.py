@@ -70,6 +70,24 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+def eps_prediction_loss(
+    model: nn.Module,
+    x0: torch.Tensor,
+    t: torch.Tensor,
+    noise: torch.Tensor,
+    schedule: NoiseSchedule,
+    labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Algorithm 1, line 5 of Ho et al. (2020), for given t and eps:
+
+        mean over the batch and pixels of (eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t))^2
+
+    ``x0`` and ``noise`` (B, C, H, W); ``t`` (B,) timesteps; ``labels`` (B,) or None.
+    """
+    x_t = q_sample(x0, t, schedule, noise=noise)
+    return F.mse_loss(model(x_t, t, labels), noise)
+
+
 def diffusion_loss(
     model: nn.Module,
     x0: torch.Tensor,
@@ -87,11 +105,10 @@ def diffusion_loss(
     b = x0.shape[0]
     t = torch.randint(0, schedule.num_steps, (b,), generator=generator, device="cpu").to(x0.device)
     noise = randn_like(x0, generator)
-    x_t = q_sample(x0, t, schedule, noise=noise)
     if labels is not None and label_dropout > 0:
         drop = torch.rand(b, generator=generator, device="cpu").to(x0.device) < label_dropout
         labels = torch.where(drop, torch.full_like(labels, model.null_label), labels)
-    return F.mse_loss(model(x_t, t, labels), noise)
+    return eps_prediction_loss(model, x0, t, noise, schedule, labels)
 
 
 class EMA:

@@ -83,6 +83,33 @@ def test_typical_mistakes_get_hints(check, wrong, expected_words, capsys):
     assert "not yet" in out and expected_words in out
 
 
+_S = schedules.make_schedule("linear", 1000)
+
+
+@pytest.mark.parametrize(
+    "check, wrong, expected_words",
+    [
+        (checks.check_eps_prediction_loss, lambda m, x0, t, n, s: ((m(x0, t) - n) ** 2).mean(), "*noisy* image"),
+        (checks.check_eps_prediction_loss,
+         lambda m, x0, t, n, s: ((m(forward.q_sample(x0, t, s, n), t) - x0) ** 2).mean(), "predicts the noise"),
+        (checks.check_ddpm_step,
+         lambda x, t, e, s, z: (x - s.betas[t] / s.sqrt_one_minus_alphas_cumprod[t] * e) / s.alphas[t].sqrt() + s.betas[t].sqrt() * z,
+         "posterior variance"),
+        (checks.check_ddpm_step,
+         lambda x, t, e, s, z: (x - s.betas[t] / s.sqrt_one_minus_alphas_cumprod[t] * e) / s.alphas[t].sqrt(), "fresh noise"),
+        (checks.check_ddim_step,
+         lambda x, e, a, ap, eta, z: ap.sqrt() * (x - (1 - a).sqrt() * e) / a.sqrt() + (1 - ap).sqrt() * e, "σ·z"),
+        (checks.check_guided_eps, lambda c, u, w: c + w * (c - u), "other convention"),
+        (checks.check_frechet_distance, lambda a, b, c, d: float((a - c).pow(2).sum()), "covariance term"),
+        (checks.check_frechet_distance,
+         lambda a, b, c, d: float((a - c).pow(2).sum() + torch.trace(b + d - 2 * (b * d).clamp(min=0).sqrt())), "*matrix* square root"),
+    ],
+)
+def test_typical_mistakes_in_later_notebooks_get_hints(check, wrong, expected_words, capsys):
+    _, out = verdict(check, wrong, capsys)
+    assert "not yet" in out and expected_words in out
+
+
 def test_checks_never_print_the_answer(capsys):
     checks.check_variance_after_steps(lambda v, b, n: 0.123)
     out = capsys.readouterr().out
@@ -96,6 +123,9 @@ def test_every_reference_passes_its_own_check(capsys):
         "nb01.variance_after_steps": checks.check_variance_after_steps, "nb02.alphas_cumprod": checks.check_alphas_cumprod,
         "nb02.q_sample": checks.check_q_sample, "nb02.snr_db": checks.check_snr_db,
         "nb03.timestep_embedding": checks.check_timestep_embedding, "nb03.x0_from_eps": checks.check_x0_from_eps,
+        "nb04.eps_prediction_loss": checks.check_eps_prediction_loss, "nb05.ddpm_step": checks.check_ddpm_step,
+        "nb06.ddim_step": checks.check_ddim_step, "nb07.guided_eps": checks.check_guided_eps,
+        "nb08.frechet_distance": checks.check_frechet_distance,
     }
     assert set(by_function) <= set(EXERCISES)
     for exercise_id, check in by_function.items():

@@ -114,3 +114,14 @@ def test_bad_sampler_arguments():
         DDIMSampler(s, num_steps=0)
     with pytest.raises(ValueError):
         DDIMSampler(s, eta=-1)
+
+
+def test_algorithm_2_equals_sampling_the_posterior_with_the_predicted_x0(schedule):
+    # Ho et al.'s line 4 and "mu~_t(x0_hat, x_t) + sqrt(beta~_t) z" are the same formula written two ways.
+    from course_utils.forward import predict_x0_from_eps, q_posterior_mean_variance
+    from course_utils.samplers import ddpm_step
+
+    x_t, eps, z = torch.randn(2, 1, 28, 28), torch.randn(2, 1, 28, 28), torch.randn(2, 1, 28, 28)
+    for t in (999, 400, 1, 0):
+        mean, var = q_posterior_mean_variance(predict_x0_from_eps(x_t, t, eps, schedule), x_t, t, schedule)
+        assert torch.allclose(ddpm_step(x_t, t, eps, schedule, z), mean + var.sqrt() * z, atol=1e-4)

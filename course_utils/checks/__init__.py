@@ -15,9 +15,11 @@ from .forward_process import (
     check_variance_after_steps,
     check_x0_from_eps,
 )
+from .sampling import check_ddim_step, check_ddpm_step, check_eps_prediction_loss, check_frechet_distance, check_guided_eps
 
 __all__ = [
     "EXERCISES", "CheckResult", "Exercise", "VERDICT_PATTERN", "evaluate", "run_check",
     "check_add_noise", "check_alphas_cumprod", "check_noising_step", "check_q_sample", "check_snr_db",
     "check_timestep_embedding", "check_variance_after_steps", "check_x0_from_eps",
+    "check_eps_prediction_loss", "check_ddpm_step", "check_ddim_step", "check_guided_eps", "check_frechet_distance",
 ]
