@@ -282,10 +282,10 @@ def resume_train_state(path: str | Path, device: torch.device | str = "cpu") -> 
     state.optimizer.load_state_dict(ckpt["resume"]["optimizer"])
     state.ema.num_updates = ckpt["resume"]["ema_updates"]
     state.losses = list(ckpt["resume"]["losses"])
-    if "generator" in ckpt["resume"]:  # checkpoints from before v0.1.0 did not store it
-        state.generator.set_state(ckpt["resume"]["generator"])
-    else:
-        state.generator.manual_seed(config.seed + state.step)
     state.step = train["steps_done"]
     state.seconds = train.get("train_seconds", 0.0)
+    if "generator" in ckpt["resume"]:
+        state.generator.set_state(ckpt["resume"]["generator"])
+    else:  # early checkpoints did not store the generator: continue with a new, step-dependent stream
+        state.generator.manual_seed(config.seed + state.step)
     return state
