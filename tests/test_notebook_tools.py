@@ -67,3 +67,16 @@ def test_sync_rewrites_badge_and_setup_cell_for_a_fork(monkeypatch):
     assert "github/someone/fork/blob/v2/notebooks/01_x.ipynb" in text and '\\"v2\\"' in text
     first = "".join(nb["cells"][0]["source"])
     assert first.count("Open In Colab") == 1 and nb["cells"][1]["source"][0].startswith(colab.SETUP_MARKER)
+
+
+def test_setup_cell_is_valid_python_and_does_nothing_outside_colab(monkeypatch):
+    import subprocess
+    import sys
+
+    source = colab.setup_cell_source()
+    compile(source, "setup-cell", "exec")
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(source, {})
+    assert calls == []
