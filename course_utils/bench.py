@@ -154,10 +154,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown")
     parser.add_argument("--floor-curve", action="store_true", help="print the floor at N = 250 ... 10000 and exit")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
 
     if args.floor_curve:
