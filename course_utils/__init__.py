@@ -12,8 +12,10 @@ One module per concern, each readable in one sitting:
     classifier   the reference digit classifier
     metrics      digit-FID, confidence, recognised %, class accuracy
     pretrained   the shipped checkpoints in data/
+    bench        the sampler benchmark (python -m course_utils.bench)
     checkpoints  safe saving and loading
     plotting     grids, histograms, loss curves, animations
+    widgets      sliders to explore the forward process, DDIM and guidance
     checks       one check per exercise
     notebooks    student copies from the solution notebooks
     grading      grade submitted notebooks

@@ -37,7 +37,7 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, a
     if ax is None:
         rows = grid.shape[0] / grid.shape[1] * nrow
         _, ax = plt.subplots(figsize=(size * nrow, max(size * rows, 1.0)))
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -50,7 +50,7 @@ def show_row(images: list[torch.Tensor] | torch.Tensor, titles: list[str] | None
     fig, axes = plt.subplots(1, n, figsize=(size * n, size * 1.15), squeeze=False)
     for i, ax in enumerate(axes[0]):
         img = images[i]
-        ax.imshow(to_display(img.reshape(-1, *img.shape[-2:])[0]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(to_display(img.reshape(-1, *img.shape[-2:])[0]).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_axis_off()
         if titles:
             ax.set_title(titles[i], fontsize=9)
@@ -102,11 +102,11 @@ def animate_frames(frames: list[torch.Tensor], titles: list[str] | None = None, 
     rows = grids[0].shape[0] / grids[0].shape[1] * nrow
     fig, ax = plt.subplots(figsize=(size * nrow, max(size * rows, 1.0)))
     ax.set_axis_off()
-    im = ax.imshow(grids[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    im = ax.imshow(grids[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     title = ax.set_title(titles[0] if titles else "")
 
     def update(i):
-        im.set_data(grids[i])
+        im.set_data(grids[i].numpy())
         if titles:
             title.set_text(titles[i])
         return (im, title)

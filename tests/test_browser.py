@@ -36,6 +36,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 SETTINGS = {  # JupyterLab user settings for the test: never write the notebook, never reach the internet
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
                                                                        "checkForUpdates": False},
 }
@@ -94,6 +95,25 @@ def _has_outputs(path: Path) -> bool:
     return any(cell.get("outputs") for cell in cells)
 
 
+def _wait_for_kernel(page, timeout: float = 180) -> None:
+    """Wait until the notebook's kernel is idle, answering a "Select Kernel" dialog if one comes up.
+
+    JupyterLab asks which kernel to start when it opens a notebook before it knows the kernel
+    specs (seen on a slow machine); the preferred one, Python 3 (ipykernel), is already selected.
+    """
+    dialog = page.locator(".jp-Dialog")
+    idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if dialog.count() and dialog.first.is_visible():
+            if "Select Kernel" in dialog.first.inner_text():
+                dialog.locator(".jp-mod-accept").first.click()
+        elif idle.count() and page.locator(".jp-KernelStatus, .jp-StatusBar-TextItem", has_text="Idle").count():
+            return
+        page.wait_for_timeout(500)
+    raise TimeoutError(f"the notebook's kernel was not idle within {timeout:.0f} s")
+
+
 def _image_src(page) -> str:
     return page.locator(f"{SLIDER} img").first.get_attribute("src") or ""
 
@@ -103,6 +123,8 @@ def test_slider_redraws_the_figure_in_jupyterlab():
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
+    for old in ARTIFACTS.glob("browser_*.png"):
+        old.unlink()
     notebook_bytes = (ROOT / NOTEBOOK).read_bytes()
     had_checkpoint = CHECKPOINT.exists()
     port, token = _free_port(), "course-browser-test"
@@ -119,8 +141,7 @@ def test_slider_redraws_the_figure_in_jupyterlab():
                     page.set_default_timeout(2 * MINUTE)
                     page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}")
                     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
-                    # The kernel is ready when the toolbar's kernel status says idle.
-                    page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
+                    _wait_for_kernel(page)
 
                     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
                     page.locator(".lm-Menu-item:not(.lm-mod-hidden) .lm-Menu-itemLabel",
