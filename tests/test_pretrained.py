@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from course_utils import metrics, pretrained
-from course_utils.samplers import DDIMSampler, sample
+from course_utils.samplers import ClassifierFreeGuidance, DDIMSampler, sample
 
 
 def test_reference_classifier_is_accurate_on_real_test_digits():
@@ -22,6 +22,16 @@ def test_shipped_unconditional_ddpm_makes_recognisable_digits():
     out = sample(model, DDIMSampler(schedule, 10), 32, generator=torch.Generator().manual_seed(0), show_progress=False)
     _, probs = metrics.classify(classifier, out.images)
     assert (probs.max(1).values >= 0.9).float().mean() > 0.3  # chance would be far below
+
+
+def test_shipped_conditional_ddpm_follows_its_labels():
+    model, schedule = pretrained.load_ddpm("cond")
+    classifier = pretrained.load_classifier()
+    labels = torch.arange(10).repeat(3)
+    out = sample(ClassifierFreeGuidance(model, 3.0), DDIMSampler(schedule, 10), len(labels), labels=labels,
+                 generator=torch.Generator().manual_seed(0), show_progress=False)
+    _, probs = metrics.classify(classifier, out.images)
+    assert (probs.argmax(1) == labels).float().mean() > 0.5  # chance is 0.1
 
 
 def test_loading_a_ddpm_as_a_classifier_is_refused():
