@@ -13,7 +13,7 @@ Rows:
   scale 0 the unconditional one (see samplers.guided_eps).
 
 Columns: sampler, steps, guidance, wall seconds per 100 images, digit-FID, the real-vs-real
-floor at the same N, mean confidence, recognised % (confidence >= 0.9), class accuracy.
+floor at the same N, mean confidence, recognised % (confidence >= 0.9 and features like a real digit's), class accuracy.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     n, uncond_rows, scales = args.n, None, None
     if args.quick:
         n, uncond_rows, scales = 64, [("DDIM", 10), ("DDIM", 20)], [1.0, 3.0]
-    print(f"benchmark: {n} samples per row on {device}; recognised = confidence >= {RECOGNISED_THRESHOLD}")
+    print(f"benchmark: {n} samples per row on {device}; recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features")
     print(" | ".join(HEADER))
     rows = run_benchmark(n, which=args.models, unconditional_rows=uncond_rows, guidance_scales=scales,
                          batch_size=args.batch_size, seed=args.seed, device=device)

@@ -8,7 +8,14 @@
   images and the same N test images. Two real sets are not identical, so a
   perfect generator scores about the floor, not 0.
 * **mean confidence**: the average top softmax probability.
-* **recognised**: the fraction of samples whose top probability is >= 0.9.
+* **recognised**: the fraction of samples whose top probability is >= 0.9
+  *and* whose features look like a real digit's. A classifier trained only
+  on digits is confident about things that are not digits (it calls pure
+  noise an "8" with probability 1), so confidence alone would count static
+  as a digit. The second condition, :func:`looks_real`, asks that the
+  sample's feature vector be no further (in Mahalanobis distance) from the
+  features of real training digits than 99.5% of real test digits are.
+  Real test digits score about 98% recognised.
 * **class accuracy** (conditional samples): the fraction classified as the
   label they were generated for.
 * **class histogram**: how many samples fall in each class (mode coverage).
@@ -23,6 +30,7 @@ import torch
 from .data import load_mnist, subset_indices
 
 RECOGNISED_THRESHOLD = 0.9
+TYPICAL_QUANTILE = 0.995  # real test digits whose features pass looks_real
 
 
 def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,6 +94,42 @@ def fid_floor(classifier, n: int, seed: int = 0) -> float:
     return digit_fid(classifier, real_reference(n, "train", seed), real_reference(n, "test", seed))
 
 
+@torch.no_grad()
+def _real_feature_model(classifier, n: int = 5000) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mean, inverse covariance and distance threshold of real-digit features (cached on the classifier)."""
+    cached = getattr(classifier, "_course_real_features", None)
+    if cached is not None:
+        return cached
+    train_feats, _ = classify(classifier, real_reference(n, "train", seed=1))
+    mu, sigma = gaussian_stats(train_feats)
+    precision = torch.linalg.inv(sigma + 1e-6 * torch.eye(len(mu), dtype=sigma.dtype))
+    test_feats, _ = classify(classifier, real_reference(n, "test", seed=1))
+    threshold = float(torch.quantile(_mahalanobis2(test_feats, mu, precision), TYPICAL_QUANTILE))
+    classifier._course_real_features = (mu, precision, threshold)
+    return classifier._course_real_features
+
+
+def _mahalanobis2(features: torch.Tensor, mu: torch.Tensor, precision: torch.Tensor) -> torch.Tensor:
+    z = features.double() - mu
+    return ((z @ precision) * z).sum(1)
+
+
+def looks_real(classifier, features: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: are these classifier features (N, d) within the range of real digits' features?"""
+    mu, precision, threshold = _real_feature_model(classifier)
+    return _mahalanobis2(features, mu, precision) <= threshold
+
+
+def class_spread(features: torch.Tensor, labels: torch.Tensor) -> float:
+    """Within-class diversity: the root-mean-square distance of features (N, d) from their class's mean
+    feature, averaged over the classes present in ``labels`` (N,). Collapsed samples score near 0;
+    compare with the same number computed for real digits and their true labels.
+    """
+    f = features.double()
+    spreads = [(f[labels == c] - f[labels == c].mean(0)).pow(2).sum(1).mean().sqrt() for c in labels.unique()]
+    return float(torch.stack(spreads).mean())
+
+
 @dataclass
 class SampleReport:
     """The course's scorecard for a batch of samples (see the module docstring)."""
@@ -94,7 +138,7 @@ class SampleReport:
     digit_fid: float
     fid_floor: float
     mean_confidence: float
-    recognised: float  # fraction with confidence >= RECOGNISED_THRESHOLD
+    recognised: float  # fraction with confidence >= RECOGNISED_THRESHOLD whose features look real
     class_accuracy: float | None  # conditional samples only
     class_histogram: list[int] = field(default_factory=list)
 
@@ -126,7 +170,7 @@ def evaluate_samples(
         digit_fid=frechet_distance(*gaussian_stats(feats), *gaussian_stats(ref_feats)),
         fid_floor=fid_floor(classifier, n) if floor is None else floor,
         mean_confidence=float(confidence.mean()),
-        recognised=float((confidence >= RECOGNISED_THRESHOLD).float().mean()),
+        recognised=float(((confidence >= RECOGNISED_THRESHOLD) & looks_real(classifier, feats)).float().mean()),
         class_accuracy=None if labels is None else float((predicted == labels.cpu()).float().mean()),
         class_histogram=torch.bincount(predicted, minlength=probs.shape[1]).tolist(),
     )

@@ -37,3 +37,19 @@ def test_shipped_conditional_ddpm_follows_its_labels():
 def test_loading_a_ddpm_as_a_classifier_is_refused():
     with pytest.raises(pretrained.CheckpointError, match="classifier"):
         pretrained.load_classifier(pretrained.checkpoint_path("uncond"))
+
+
+def test_static_is_not_recognised_although_the_classifier_is_confident():
+    """The reference classifier calls pure noise an '8' with high confidence; 'recognised' must not count it."""
+    from course_utils.metrics import classify, evaluate_samples, looks_real
+    from course_utils.pretrained import load_classifier
+    from course_utils.data import mnist_subset
+
+    classifier = load_classifier()
+    static = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    _, probs = classify(classifier, static)
+    assert (probs.max(1).values >= 0.9).float().mean() > 0.5  # the failure this guards against
+    assert evaluate_samples(classifier, static, floor=0.0).recognised == 0.0
+    real, _ = mnist_subset("test", n=200, seed=3)
+    features, _ = classify(classifier, real)
+    assert looks_real(classifier, features).float().mean() > 0.95
