@@ -14,6 +14,7 @@ unconditional eps needed by classifier-free guidance (Ho & Salimans 2022).
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -41,6 +42,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     warmup_steps: int = 200  # linear learning-rate warm-up
+    lr_decay: str = "constant"  # after warm-up: "constant", or "cosine" down to 0 at train_steps
     ema_decay: float = 0.999
     label_dropout: float = 0.1  # conditional models only
     grad_clip: float = 1.0
@@ -111,6 +113,11 @@ def diffusion_loss(
     return eps_prediction_loss(model, x0, t, noise, schedule, labels)
 
 
+def ema_step(average: torch.Tensor, value: torch.Tensor, decay: float) -> torch.Tensor:
+    """One exponential-moving-average update: decay * average + (1 - decay) * value (a new tensor)."""
+    return average.lerp(value, 1 - decay)
+
+
 class EMA:
     """Exponential moving average of a model's weights: theta_ema <- d * theta_ema + (1 - d) * theta.
 
@@ -128,7 +135,7 @@ class EMA:
         self.num_updates += 1
         d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
         for ema_p, p in zip(self.model.parameters(), model.parameters()):
-            ema_p.lerp_(p.detach(), 1 - d)
+            ema_p.copy_(ema_step(ema_p, p.detach(), d))
         for ema_b, b in zip(self.model.buffers(), model.buffers()):
             ema_b.copy_(b)
 
@@ -150,6 +157,17 @@ class TrainState:
     @property
     def schedule(self) -> NoiseSchedule:
         return make_schedule(self.config.schedule, self.config.num_steps)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate at ``step``: a linear warm-up, then constant or a cosine decay to 0 at train_steps."""
+    warm_up = min(1.0, (step + 1) / max(config.warmup_steps, 1))
+    if config.lr_decay == "cosine":
+        done = min(step / max(config.train_steps, 1), 1.0)
+        return config.lr * warm_up * 0.5 * (1 + math.cos(math.pi * done))
+    if config.lr_decay != "constant":
+        raise ValueError(f"lr_decay must be 'constant' or 'cosine', got {config.lr_decay!r}")
+    return config.lr * warm_up
 
 
 def new_train_state(config: TrainConfig, device: torch.device | str = "cpu") -> TrainState:
@@ -210,8 +228,8 @@ def train_ddpm(
             x0, y = next(batches)
             x0 = x0.to(device)
             y = y.to(device) if y is not None else None
-            for group in state.optimizer.param_groups:  # linear warm-up, then constant
-                group["lr"] = cfg.lr * min(1.0, (state.step + 1) / max(cfg.warmup_steps, 1))
+            for group in state.optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, state.step)
             loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout, generator=generator)
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()

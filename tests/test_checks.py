@@ -99,6 +99,8 @@ _S = schedules.make_schedule("linear", 1000)
          lambda x, t, e, s, z: (x - s.betas[t] / s.sqrt_one_minus_alphas_cumprod[t] * e) / s.alphas[t].sqrt(), "fresh noise"),
         (checks.check_ddim_step,
          lambda x, e, a, ap, eta, z: ap.sqrt() * (x - (1 - a).sqrt() * e) / a.sqrt() + (1 - ap).sqrt() * e, "σ·z"),
+        (checks.check_ema_step, lambda a, v, d: d * v + (1 - d) * a, "how much you *keep*"),
+        (checks.check_ema_step, lambda a, v, d: v, "throws the average away"),
         (checks.check_guided_eps, lambda c, u, w: c + w * (c - u), "other convention"),
         (checks.check_frechet_distance, lambda a, b, c, d: float((a - c).pow(2).sum()), "covariance term"),
         (checks.check_frechet_distance,
@@ -123,7 +125,7 @@ def test_every_reference_passes_its_own_check(capsys):
         "nb01.variance_after_steps": checks.check_variance_after_steps, "nb02.alphas_cumprod": checks.check_alphas_cumprod,
         "nb02.q_sample": checks.check_q_sample, "nb02.snr_db": checks.check_snr_db,
         "nb03.timestep_embedding": checks.check_timestep_embedding, "nb03.x0_from_eps": checks.check_x0_from_eps,
-        "nb04.eps_prediction_loss": checks.check_eps_prediction_loss, "nb05.ddpm_step": checks.check_ddpm_step,
+        "nb04.eps_prediction_loss": checks.check_eps_prediction_loss, "nb04.ema_step": checks.check_ema_step, "nb05.ddpm_step": checks.check_ddpm_step,
         "nb06.ddim_step": checks.check_ddim_step, "nb07.guided_eps": checks.check_guided_eps,
         "nb08.frechet_distance": checks.check_frechet_distance,
     }

@@ -102,3 +102,16 @@ def test_unreadable_or_foreign_files_are_explained(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "plain.pt")
     with pytest.raises(CheckpointError, match="not a course checkpoint"):
         read_checkpoint(tmp_path / "plain.pt")
+
+
+def test_learning_rate_warms_up_then_stays_or_decays():
+    from course_utils.training import TrainConfig, learning_rate
+
+    constant = TrainConfig(lr=1e-3, warmup_steps=10, train_steps=100)
+    assert learning_rate(constant, 0) == pytest.approx(1e-4)
+    assert learning_rate(constant, 50) == learning_rate(constant, 99) == pytest.approx(1e-3)
+    cosine = TrainConfig(lr=1e-3, warmup_steps=10, train_steps=100, lr_decay="cosine")
+    assert learning_rate(cosine, 50) == pytest.approx(0.5e-3)
+    assert learning_rate(cosine, 100) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="lr_decay"):
+        learning_rate(TrainConfig(lr_decay="linear"), 5)
