@@ -67,6 +67,25 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, abar_t, abar_prev, eta: floa
     return abar_prev.sqrt() * x0_hat + direction + sigma * z
 
 
+def slerp(z0: torch.Tensor, z1: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Spherical interpolation between two noise batches (B, ...), the angle taken per image:
+
+        theta = arccos(<z0, z1> / (|z0| |z1|)),
+        slerp = (sin((1 - alpha) theta) z0 + sin(alpha theta) z1) / sin(theta).
+
+    alpha = 0 gives z0, alpha = 1 gives z1; in between the norm stays near that of
+    Gaussian noise, where a straight line would shrink it (Shoemake 1985; Song et al. 2021, Sec. 6).
+    Falls back to the straight line when z0 and z1 are (almost) parallel.
+    """
+    flat0, flat1 = z0.flatten(1), z1.flatten(1)
+    cos = (flat0 * flat1).sum(1) / (flat0.norm(dim=1) * flat1.norm(dim=1))
+    theta = cos.clamp(-1, 1).acos().view(-1, *([1] * (z0.dim() - 1)))
+    sin = theta.sin()
+    straight = (1 - alpha) * z0 + alpha * z1
+    curved = (((1 - alpha) * theta).sin() * z0 + (alpha * theta).sin() * z1) / sin.clamp(min=1e-8)
+    return torch.where(sin > 1e-6, curved, straight)
+
+
 class DDPMSampler:
     """Ancestral sampling, Algorithm 2 of Ho et al. (2020): all T steps, fresh noise at each.
 
