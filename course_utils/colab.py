@@ -7,13 +7,15 @@ are set here, once. After a fork or a release, change them and run
     python -m course_utils.notebooks build  # regenerate the student copies
 
 ``python -m course_utils.colab check`` (run by the tests) fails when a
-notebook's badge or setup cell disagrees with this setting.
+notebook's badge or setup cell, or a badge in the README's course map, disagrees
+with this setting.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,13 +25,34 @@ REF = "main"  # the tag or branch Colab installs course_utils and data/ from
 SETUP_MARKER = "# Course setup (written by `python -m course_utils.colab sync`)"
 BADGE_PREFIX = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+# A Colab link to a notebook of any fork and ref; group 1 is the notebook's path in the repository.
+_COLAB_URL = re.compile(r"https://colab\.research\.google\.com/github/[^/\s]+/[^/\s]+/blob/[^/\s]+/(notebooks/[^)\s]+\.ipynb)")
+
+
+def colab_url(notebook_path: str, repository: str | None = None, ref: str | None = None) -> str:
+    """The address that opens ``notebook_path`` (relative to the repository root) in Colab."""
+    repository, ref = repository or REPOSITORY, ref or REF
+    return f"https://colab.research.google.com/github/{repository}/blob/{ref}/{notebook_path}"
 
 
 def badge(notebook_path: str, repository: str | None = None, ref: str | None = None) -> str:
     """Markdown for the "Open in Colab" badge of ``notebook_path`` (relative to the repository root)."""
-    repository, ref = repository or REPOSITORY, ref or REF
-    url = f"https://colab.research.google.com/github/{repository}/blob/{ref}/{notebook_path}"
-    return f"{BADGE_PREFIX}({url})"
+    return f"{BADGE_PREFIX}({colab_url(notebook_path, repository, ref)})"
+
+
+def sync_readme(text: str) -> str:
+    """Point every Colab link in the README at REPOSITORY/REF."""
+    return _COLAB_URL.sub(lambda m: colab_url(m.group(1)), text)
+
+
+def readme_problems(text: str, notebook_paths: list[str]) -> list[str]:
+    """Colab links in the README that disagree with the setting, and notebooks without a badge there."""
+    found = [f"README.md: {m.group(0)} does not point at {REPOSITORY}@{REF}"
+             for m in _COLAB_URL.finditer(text) if m.group(0) != colab_url(m.group(1))]
+    found += [f"README.md: the course map has no Colab badge for {p}" for p in notebook_paths
+              if badge(p) not in text]
+    return found
 
 
 def setup_cell_source(repository: str | None = None, ref: str | None = None) -> str:
@@ -98,12 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(SOLUTIONS_DIR.glob("*.ipynb")) + sorted(STUDENT_DIR.glob("*.ipynb"))
     if args.command == "check":
         found = [p for path in paths for p in problems(path)]
-        print("\n".join(found) if found else f"{len(paths)} notebooks agree with {REPOSITORY}@{REF}")
+        student = [p.relative_to(ROOT).as_posix() for p in sorted(STUDENT_DIR.glob("*.ipynb"))]
+        found += readme_problems(README.read_text(encoding="utf-8"), student)
+        print("\n".join(found) if found else f"{len(paths)} notebooks and the README agree with {REPOSITORY}@{REF}")
         return 1 if found else 0
     for path in sorted(SOLUTIONS_DIR.glob("*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         path.write_text(dumps(sync_notebook(nb, path.relative_to(ROOT).as_posix())), encoding="utf-8")
-    print("solution notebooks synced; run `python -m course_utils.notebooks build` for the student copies")
+    README.write_text(sync_readme(README.read_text(encoding="utf-8")), encoding="utf-8")
+    print("solution notebooks and README synced; run `python -m course_utils.notebooks build` for the student copies")
     return 0
 
 

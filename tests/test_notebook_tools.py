@@ -54,7 +54,21 @@ def test_every_notebook_has_a_solution_copy_and_exercises_with_checks():
 def test_badges_and_setup_cells_agree_with_the_one_setting():
     problems = [p for path in sorted(notebooks.STUDENT_DIR.glob("*.ipynb")) + sorted(notebooks.SOLUTIONS_DIR.glob("*.ipynb"))
                 for p in colab.problems(path)]
+    student = [p.relative_to(colab.ROOT).as_posix() for p in sorted(notebooks.STUDENT_DIR.glob("*.ipynb"))]
+    problems += colab.readme_problems(colab.README.read_text(encoding="utf-8"), student)
     assert problems == []
+
+
+def test_sync_points_the_readme_badges_at_a_fork_and_check_notices_a_missing_one(monkeypatch):
+    old = "| 1 | " + colab.badge("notebooks/01_x.ipynb") + " |\n| 2 | " + colab.badge("notebooks/02_y.ipynb") + " |"
+    monkeypatch.setattr(colab, "REPOSITORY", "someone/fork")
+    monkeypatch.setattr(colab, "REF", "v2")
+    assert len(colab.readme_problems(old, [])) == 2
+    new = colab.sync_readme(old)
+    assert new.count("github/someone/fork/blob/v2/notebooks/") == 2 and colab.sync_readme(new) == new
+    assert colab.readme_problems(new, ["notebooks/01_x.ipynb", "notebooks/02_y.ipynb"]) == []
+    assert colab.readme_problems(new, ["notebooks/03_z.ipynb"]) == [
+        "README.md: the course map has no Colab badge for notebooks/03_z.ipynb"]
 
 
 def test_sync_rewrites_badge_and_setup_cell_for_a_fork(monkeypatch):
