@@ -112,18 +112,25 @@ def problems(notebook_path: Path) -> list[str]:
     return found
 
 
+def all_problems() -> list[str]:
+    """Everything out of step with REPOSITORY/REF: every notebook (both copies) and the README's course map."""
+    from .notebooks import SOLUTIONS_DIR, STUDENT_DIR
+
+    student = sorted(STUDENT_DIR.glob("*.ipynb"))
+    found = [p for path in sorted(SOLUTIONS_DIR.glob("*.ipynb")) + student for p in problems(path)]
+    return found + readme_problems(README.read_text(encoding="utf-8"), [p.relative_to(ROOT).as_posix() for p in student])
+
+
 def main(argv: list[str] | None = None) -> int:
     from .notebooks import SOLUTIONS_DIR, STUDENT_DIR, dumps
 
     parser = argparse.ArgumentParser(prog="python -m course_utils.colab", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["sync", "check"])
     args = parser.parse_args(argv)
-    paths = sorted(SOLUTIONS_DIR.glob("*.ipynb")) + sorted(STUDENT_DIR.glob("*.ipynb"))
     if args.command == "check":
-        found = [p for path in paths for p in problems(path)]
-        student = [p.relative_to(ROOT).as_posix() for p in sorted(STUDENT_DIR.glob("*.ipynb"))]
-        found += readme_problems(README.read_text(encoding="utf-8"), student)
-        print("\n".join(found) if found else f"{len(paths)} notebooks and the README agree with {REPOSITORY}@{REF}")
+        found = all_problems()
+        count = len(list(SOLUTIONS_DIR.glob("*.ipynb"))) + len(list(STUDENT_DIR.glob("*.ipynb")))
+        print("\n".join(found) if found else f"{count} notebooks and the README agree with {REPOSITORY}@{REF}")
         return 1 if found else 0
     for path in sorted(SOLUTIONS_DIR.glob("*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
