@@ -8,6 +8,15 @@ This is the command that made the shipped checkpoints (see data/MODEL_CARD.md).
 A run saves a resumable checkpoint next to ``--out`` every ``--checkpoint-every``
 steps (``NAME.resume.pt``); ``--resume`` continues from it, and Ctrl-C keeps
 what has been trained. The final ``--out`` file holds only the EMA weights.
+
+``--init CKPT`` starts a new run from the sampling (EMA) weights of an earlier
+checkpoint, with a fresh optimizer and learning-rate schedule: this is how a
+model whose resumable file is gone gets trained further, e.g.
+
+    python -m course_utils.train --preset mnist-uncond --init data/ddpm_mnist_uncond.pt \
+        --lr-decay cosine --steps 16000 --out data/ddpm_mnist_uncond.pt
+
+The new checkpoint records where it started (``train["init"]``).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import torch
 
 from .data import load_mnist
 from .env import pick_device
+from .checkpoints import load_weights, read_checkpoint
 from .training import PRESETS, new_train_state, resume_train_state, save_train_state, train_ddpm
 
 
@@ -33,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--resume", action="store_true", help="continue from OUT.resume.pt")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint's EMA weights (fresh optimizer)")
+    parser.add_argument("--lr-decay", choices=["constant", "cosine"], help="after warm-up (default: the preset's)")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -45,16 +57,32 @@ def main(argv: list[str] | None = None) -> None:
         train_classifier_command(args.out, device=device, seed=args.seed, epochs=args.steps)
         return
 
+    if args.resume and args.init:
+        parser.error("use --resume (continue OUT.resume.pt) or --init (start from a checkpoint's weights), not both")
     resume_path = args.out.with_suffix(".resume.pt")
     if args.resume:
         state = resume_train_state(resume_path, device)
         print(f"resuming {args.preset} from step {state.step}")
         if args.steps:
             state.config = replace(state.config, train_steps=args.steps)
+        if args.lr_decay:
+            state.config = replace(state.config, lr_decay=args.lr_decay)
     else:
         config = PRESETS[args.preset]
-        overrides = {k: v for k, v in {"train_steps": args.steps, "seed": args.seed}.items() if v is not None}
+        overrides = {"train_steps": args.steps, "seed": args.seed, "lr_decay": args.lr_decay}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
         state = new_train_state(replace(config, **overrides), device)
+        if args.init:
+            start = read_checkpoint(args.init, kind="ddpm")
+            for model in (state.model, state.ema.model):
+                load_weights(model, start["state_dict"], source=str(args.init))
+            before = start["train"]
+            state.init = {
+                "from": str(args.init),
+                **{k: before[k] for k in ("steps_done", "train_seconds", "device") if k in before},
+                **({"init": before["init"]} if "init" in before else {}),
+            }
+            print(f"starting from the weights of {args.init} ({before.get('steps_done', '?')} steps trained)")
     images, labels = load_mnist("train")
     print(f"training {args.preset} on {device} for {state.config.train_steps} steps")
     train_ddpm(state, images, labels, checkpoint_path=resume_path, checkpoint_every=args.checkpoint_every)

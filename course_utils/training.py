@@ -153,6 +153,7 @@ class TrainState:
     seconds: float = 0.0  # wall time spent training
     device: str = "cpu"
     generator: torch.Generator = field(default_factory=torch.Generator)  # draws t, noise and label dropout
+    init: dict | None = None  # the checkpoint this run started from, if not from random weights
 
     @property
     def schedule(self) -> NoiseSchedule:
@@ -272,6 +273,7 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
             "train_seconds": round(state.seconds, 1),
             "device": state.device,
             "parameters": count_parameters(state.model),
+            **({"init": state.init} if state.init else {}),
             **(extra or {}),
         },
         "state_dict": cpu(state.ema.model.state_dict()),
@@ -302,6 +304,7 @@ def resume_train_state(path: str | Path, device: torch.device | str = "cpu") -> 
     state.losses = list(ckpt["resume"]["losses"])
     state.step = train["steps_done"]
     state.seconds = train.get("train_seconds", 0.0)
+    state.init = train.get("init")
     if "generator" in ckpt["resume"]:
         state.generator.set_state(ckpt["resume"]["generator"])
     else:  # early checkpoints did not store the generator: continue with a new, step-dependent stream

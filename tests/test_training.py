@@ -115,3 +115,42 @@ def test_learning_rate_warms_up_then_stays_or_decays():
     assert learning_rate(cosine, 100) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="lr_decay"):
         learning_rate(TrainConfig(lr_decay="linear"), 5)
+
+
+def test_training_command_can_start_from_a_checkpoints_weights(tmp_path):
+    """--init: a new run (fresh optimizer, its own lr schedule) from sampling weights, recording where it began."""
+    from course_utils.train import main
+
+    start = new_train_state(PRESETS["mnist-uncond"])
+    with torch.no_grad():
+        for p in start.ema.model.parameters():
+            p.add_(0.01)  # sampling weights that differ from the preset's seeded random init
+    start.step = 7
+    save_train_state(start, tmp_path / "start.pt", resumable=False)
+
+    out = tmp_path / "more.pt"
+    main(["--preset", "mnist-uncond", "--init", str(tmp_path / "start.pt"), "--lr-decay", "cosine",
+          "--steps", "2", "--checkpoint-every", "1", "--out", str(out)])
+    train = read_checkpoint(out)["train"]
+    assert train["steps_done"] == 2 and train["lr_decay"] == "cosine"
+    assert train["init"]["from"] == str(tmp_path / "start.pt") and train["init"]["steps_done"] == 7
+    # two small steps from the given weights stay near them, far from a random start
+    model, _ = load_ddpm(out)
+    given = dict(start.ema.model.named_parameters())
+    moved = max((p - given[name]).abs().max().item() for name, p in model.named_parameters())
+    assert 0 < moved < 0.01
+
+    # resuming that run keeps the record of where it started
+    main(["--preset", "mnist-uncond", "--resume", "--steps", "3", "--out", str(out)])
+    train = read_checkpoint(out)["train"]
+    assert train["steps_done"] == 3 and train["init"]["steps_done"] == 7
+
+
+def test_training_command_explains_a_start_from_another_architecture(tmp_path):
+    from course_utils.train import main
+
+    save_train_state(new_train_state(TrainConfig(model=TINY)), tmp_path / "tiny.pt", resumable=False)
+    with pytest.raises(CheckpointError, match="different architecture"):
+        main(["--preset", "mnist-uncond", "--init", str(tmp_path / "tiny.pt"), "--out", str(tmp_path / "x.pt")])
+    with pytest.raises(SystemExit):
+        main(["--preset", "mnist-uncond", "--init", str(tmp_path / "tiny.pt"), "--resume", "--out", str(tmp_path / "x.pt")])
