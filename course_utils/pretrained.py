@@ -59,10 +59,24 @@ def load_classifier(path: str | Path | None = None, device: torch.device | str =
 
 
 def checkpoint_info(name_or_path: str | Path) -> dict:
-    """The recipe stored in a checkpoint (config, steps, training time, ...), without building the model."""
+    """The recipe stored in a checkpoint (config, steps, training time, ...), without building the model.
+
+    For a DDPM, ``info["train"]`` also gets ``total_steps`` and ``total_seconds``: the
+    run's own ``steps_done`` and ``train_seconds`` plus those of every run it started
+    from (``--init``, recorded in ``train["init"]``).
+    """
     path = checkpoint_path(name_or_path) if name_or_path in CHECKPOINTS else Path(name_or_path)
     ckpt = read_checkpoint(path)
-    return {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume")}
+    info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume")}
+    if info.get("kind") == "ddpm":
+        train, stage = dict(info["train"]), info["train"]
+        train["total_steps"], train["total_seconds"] = 0, 0.0
+        while stage:
+            train["total_steps"] += stage.get("steps_done", 0)
+            train["total_seconds"] += stage.get("train_seconds", 0.0)
+            stage = stage.get("init")
+        info["train"] = train
+    return info
 
 
 __all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_classifier", "load_ddpm"]

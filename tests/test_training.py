@@ -6,7 +6,7 @@ import torch
 from course_utils.checkpoints import CheckpointError, read_checkpoint, save_checkpoint
 from course_utils.data import mnist_subset
 from course_utils.model import UNetConfig
-from course_utils.pretrained import load_ddpm
+from course_utils.pretrained import checkpoint_info, load_ddpm
 from course_utils.training import EMA, PRESETS, TrainConfig, new_train_state, resume_train_state, save_train_state, train_ddpm
 
 TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
@@ -144,6 +144,9 @@ def test_training_command_can_start_from_a_checkpoints_weights(tmp_path):
     main(["--preset", "mnist-uncond", "--resume", "--steps", "3", "--out", str(out)])
     train = read_checkpoint(out)["train"]
     assert train["steps_done"] == 3 and train["init"]["steps_done"] == 7
+    info = checkpoint_info(out)["train"]
+    assert info["total_steps"] == 3 + 7
+    assert info["total_seconds"] == pytest.approx(train["train_seconds"] + train["init"]["train_seconds"])
 
 
 def test_training_command_explains_a_start_from_another_architecture(tmp_path):
