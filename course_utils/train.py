@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
+from .checkpoints import load_weights, read_checkpoint
 from .data import load_mnist
 from .env import pick_device
-from .checkpoints import load_weights, read_checkpoint
 from .training import PRESETS, new_train_state, resume_train_state, save_train_state, train_ddpm
 
 
