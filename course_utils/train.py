@@ -77,11 +77,8 @@ def main(argv: list[str] | None = None) -> None:
             for model in (state.model, state.ema.model):
                 load_weights(model, start["state_dict"], source=str(args.init))
             before = start["train"]
-            state.init = {
-                "from": str(args.init),
-                **{k: before[k] for k in ("steps_done", "train_seconds", "device") if k in before},
-                **({"init": before["init"]} if "init" in before else {}),
-            }
+            kept = ("steps_done", "train_seconds", "device", "init")  # "init": where that run began, if anywhere
+            state.init = {"from": str(args.init), **{k: before[k] for k in kept if k in before}}
             print(f"starting from the weights of {args.init} ({before.get('steps_done', '?')} steps trained)")
     images, labels = load_mnist("train")
     print(f"training {args.preset} on {device} for {state.config.train_steps} steps")
