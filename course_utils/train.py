@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--resume", action="store_true", help="continue from OUT.resume.pt")
     parser.add_argument("--init", type=Path, help="start from this checkpoint's EMA weights (fresh optimizer)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--lr-decay", choices=["constant", "cosine"], help="after warm-up (default: the preset's)")
     args = parser.parse_args(argv)
 
@@ -65,11 +66,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"resuming {args.preset} from step {state.step}")
         if args.steps:
             state.config = replace(state.config, train_steps=args.steps)
+        if args.lr:
+            state.config = replace(state.config, lr=args.lr)
         if args.lr_decay:
             state.config = replace(state.config, lr_decay=args.lr_decay)
     else:
         config = PRESETS[args.preset]
-        overrides = {"train_steps": args.steps, "seed": args.seed, "lr_decay": args.lr_decay}
+        overrides = {"train_steps": args.steps, "seed": args.seed, "lr": args.lr, "lr_decay": args.lr_decay}
         overrides = {k: v for k, v in overrides.items() if v is not None}
         state = new_train_state(replace(config, **overrides), device)
         if args.init:

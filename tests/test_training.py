@@ -129,10 +129,10 @@ def test_training_command_can_start_from_a_checkpoints_weights(tmp_path):
     save_train_state(start, tmp_path / "start.pt", resumable=False)
 
     out = tmp_path / "more.pt"
-    main(["--preset", "mnist-uncond", "--init", str(tmp_path / "start.pt"), "--lr-decay", "cosine",
-          "--steps", "2", "--checkpoint-every", "1", "--out", str(out)])
+    main(["--preset", "mnist-uncond", "--init", str(tmp_path / "start.pt"), "--lr", "5e-4",
+          "--lr-decay", "cosine", "--steps", "2", "--checkpoint-every", "1", "--out", str(out)])
     train = read_checkpoint(out)["train"]
-    assert train["steps_done"] == 2 and train["lr_decay"] == "cosine"
+    assert train["steps_done"] == 2 and train["lr"] == 5e-4 and train["lr_decay"] == "cosine"
     assert train["init"]["from"] == str(tmp_path / "start.pt") and train["init"]["steps_done"] == 7
     # two small steps from the given weights stay near them, far from a random start
     model, _ = load_ddpm(out)
