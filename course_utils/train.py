@@ -61,20 +61,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.resume and args.init:
         parser.error("use --resume (continue OUT.resume.pt) or --init (start from a checkpoint's weights), not both")
     resume_path = args.out.with_suffix(".resume.pt")
+    # what the command line changes in the run's config (a resumed run keeps its seed)
+    overrides = {"train_steps": args.steps, "lr": args.lr, "lr_decay": args.lr_decay}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.resume:
         state = resume_train_state(resume_path, device)
         print(f"resuming {args.preset} from step {state.step}")
-        if args.steps:
-            state.config = replace(state.config, train_steps=args.steps)
-        if args.lr:
-            state.config = replace(state.config, lr=args.lr)
-        if args.lr_decay:
-            state.config = replace(state.config, lr_decay=args.lr_decay)
+        state.config = replace(state.config, **overrides)
     else:
-        config = PRESETS[args.preset]
-        overrides = {"train_steps": args.steps, "seed": args.seed, "lr": args.lr, "lr_decay": args.lr_decay}
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        state = new_train_state(replace(config, **overrides), device)
+        seed = {} if args.seed is None else {"seed": args.seed}
+        state = new_train_state(replace(PRESETS[args.preset], **overrides, **seed), device)
         if args.init:
             start = read_checkpoint(args.init, kind="ddpm")
             for model in (state.model, state.ema.model):
