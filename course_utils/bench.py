@@ -4,6 +4,7 @@
     python -m course_utils.bench --n 2000 --markdown bench.md --csv bench.csv
     python -m course_utils.bench --quick              # 64 samples, a few rows: a smoke test
     python -m course_utils.bench --floor-curve        # the real-vs-real floor at growing N
+    python -m course_utils.bench --models uncond --rows DDIM-50 --eta 1   # chosen rows, stochastic DDIM
 
 Rows:
 * unconditional model: DDPM with all 1000 steps, DDIM with 10, 20, 50 and 100 steps (η = 0),
@@ -80,9 +81,10 @@ def run_benchmark(
     guidance_scales=None,
     batch_size: int = 500,
     seed: int = 0,
+    eta: float = 0.0,
     device: torch.device | str | None = None,
 ) -> list[Row]:
-    """Sample and score every row; see the module docstring."""
+    """Sample and score every row; see the module docstring. ``eta`` is DDIM's η for every DDIM row."""
     device = torch.device(device) if device is not None else pick_device()
     classifier = load_classifier(device=device)
     floor = fid_floor(classifier, n)
@@ -106,19 +108,32 @@ def run_benchmark(
     if which in ("all", "uncond") and shipped("uncond"):
         model, schedule = load_ddpm("uncond", device)
         for name, steps in unconditional_rows or UNCONDITIONAL_ROWS:
-            sampler = DDPMSampler(schedule) if name == "DDPM" else DDIMSampler(schedule, steps, eta=0.0)
+            sampler = DDPMSampler(schedule) if name == "DDPM" else DDIMSampler(schedule, steps, eta=eta)
             images, seconds = _sample_in_batches(model, sampler, noise, None, batch_size, device, f"{name}-{steps}")
-            score("uncond", name, steps, "—", images, seconds)
+            score("uncond", _label(name, eta), steps, "—", images, seconds)
     if which in ("all", "cond") and shipped("cond"):
         model, schedule = load_ddpm("cond", device)
         labels = torch.arange(n) % 10
-        sampler = DDIMSampler(schedule, GUIDED_STEPS, eta=0.0)
+        sampler = DDIMSampler(schedule, GUIDED_STEPS, eta=eta)
         for scale in guidance_scales or GUIDANCE_SCALES:
             guided = ClassifierFreeGuidance(model, scale)
             images, seconds = _sample_in_batches(guided, sampler, noise, labels, batch_size, device, f"w={scale:g}")
             note = " (no guidance)" if scale == NO_GUIDANCE else " (unconditional)" if scale == 0 else ""
-            score("cond", "DDIM", GUIDED_STEPS, f"w={scale:g}{note}", images, seconds, labels)
+            score("cond", _label("DDIM", eta), GUIDED_STEPS, f"w={scale:g}{note}", images, seconds, labels)
     return rows
+
+
+def _label(sampler_name: str, eta: float) -> str:
+    """The sampler column: "DDIM" is deterministic (η = 0); any other η is named."""
+    return f"DDIM η={eta:g}" if sampler_name == "DDIM" and eta != 0 else sampler_name
+
+
+def parse_row(text: str) -> tuple[str, int]:
+    """``"DDIM-50"`` -> ("DDIM", 50); DDPM runs every step, so only ``"DDPM-1000"``."""
+    name, _, steps = text.partition("-")
+    if name not in ("DDPM", "DDIM") or not steps.isdigit() or int(steps) < 1 or (name == "DDPM" and steps != "1000"):
+        raise ValueError(f"a row is DDIM-<steps> (e.g. DDIM-50) or DDPM-1000, got {text!r}")
+    return name, int(steps)
 
 
 def format_markdown(rows: list[Row]) -> str:
@@ -150,7 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m course_utils.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="samples per row (default 1000)")
     parser.add_argument("--models", choices=["all", "uncond", "cond"], default="all")
-    parser.add_argument("--quick", action="store_true", help="64 samples and three rows: a smoke test")
+    parser.add_argument("--quick", action="store_true", help="64 samples and a few rows: a smoke test")
+    parser.add_argument("--rows", nargs="+", metavar="ROW",
+                        help="unconditional rows to run, e.g. DDPM-1000 DDIM-50 (default: DDPM-1000, DDIM-10/20/50/100)")
+    parser.add_argument("--eta", type=float, default=0.0,
+                        help="DDIM's η for every DDIM row (default 0, deterministic, as the targets are measured)")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
@@ -169,13 +188,19 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{n:<6} {value:.3f}")
         return
 
-    n, uncond_rows, scales = args.n, None, None
+    n, scales = args.n, None
+    try:
+        uncond_rows = [parse_row(r) for r in args.rows] if args.rows else None
+    except ValueError as err:
+        parser.error(str(err))
+    if args.eta < 0:
+        parser.error(f"--eta must be >= 0, got {args.eta:g}")
     if args.quick:
-        n, uncond_rows, scales = 64, [("DDIM", 10), ("DDIM", 20)], [1.0, 3.0]
+        n, uncond_rows, scales = 64, uncond_rows or [("DDIM", 10), ("DDIM", 20)], [1.0, 3.0]
     print(f"benchmark: {n} samples per row on {device}; recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features")
     print(" | ".join(HEADER))
     rows = run_benchmark(n, which=args.models, unconditional_rows=uncond_rows, guidance_scales=scales,
-                         batch_size=args.batch_size, seed=args.seed, device=device)
+                         batch_size=args.batch_size, seed=args.seed, eta=args.eta, device=device)
     print()
     print(format_text(rows))
     print(f"guidance: eps = eps(x, ∅) + w (eps(x, y) - eps(x, ∅)); w = {NO_GUIDANCE:g} means no guidance, "

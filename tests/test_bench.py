@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from course_utils import bench
 
 
@@ -21,3 +23,15 @@ def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
 
 def test_no_guidance_scale_is_labelled():
     assert bench.NO_GUIDANCE == 1.0 and bench.NO_GUIDANCE in bench.GUIDANCE_SCALES
+
+
+def test_rows_are_parsed_and_bad_ones_explained():
+    assert bench.parse_row("DDIM-50") == ("DDIM", 50) and bench.parse_row("DDPM-1000") == ("DDPM", 1000)
+    for bad in ("DDPM-50", "ddim-50", "DDIM-0", "DDIM50", "DDIM-x"):
+        with pytest.raises(ValueError, match="DDIM-<steps>"):
+            bench.parse_row(bad)
+
+
+def test_a_stochastic_ddim_row_is_named_by_its_eta():
+    rows = bench.run_benchmark(20, which="uncond", unconditional_rows=[("DDIM", 5)], batch_size=20, eta=1.0, device="cpu")
+    assert rows[0].sampler == "DDIM η=1"
