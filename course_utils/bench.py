@@ -128,11 +128,16 @@ def _label(sampler_name: str, eta: float) -> str:
     return f"DDIM η={eta:g}" if sampler_name == "DDIM" and eta != 0 else sampler_name
 
 
-def parse_row(text: str) -> tuple[str, int]:
-    """``"DDIM-50"`` -> ("DDIM", 50); DDPM runs every step, so only ``"DDPM-1000"``."""
+def parse_row(text: str, num_timesteps: int = 1000) -> tuple[str, int]:
+    """``"DDIM-50"`` -> ("DDIM", 50); DDPM runs every step, so only ``"DDPM-1000"``.
+
+    ``num_timesteps`` is the shipped models' T: DDIM can take at most that many steps.
+    """
     name, _, steps = text.partition("-")
-    if name not in ("DDPM", "DDIM") or not steps.isdigit() or int(steps) < 1 or (name == "DDPM" and steps != "1000"):
-        raise ValueError(f"a row is DDIM-<steps> (e.g. DDIM-50) or DDPM-1000, got {text!r}")
+    ok = name in ("DDPM", "DDIM") and steps.isdigit() and 1 <= int(steps) <= num_timesteps
+    if not ok or (name == "DDPM" and int(steps) != num_timesteps):
+        raise ValueError(f"a row is DDIM-<steps> with 1 <= steps <= {num_timesteps} (e.g. DDIM-50) "
+                         f"or DDPM-{num_timesteps}, got {text!r}")
     return name, int(steps)
 
 
@@ -193,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
         uncond_rows = [parse_row(r) for r in args.rows] if args.rows else None
     except ValueError as err:
         parser.error(str(err))
+    if uncond_rows and args.models == "cond":
+        parser.error("--rows chooses unconditional rows; it cannot be used with --models cond")
     if args.eta < 0:
         parser.error(f"--eta must be >= 0, got {args.eta:g}")
     if args.quick:

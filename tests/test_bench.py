@@ -27,9 +27,21 @@ def test_no_guidance_scale_is_labelled():
 
 def test_rows_are_parsed_and_bad_ones_explained():
     assert bench.parse_row("DDIM-50") == ("DDIM", 50) and bench.parse_row("DDPM-1000") == ("DDPM", 1000)
-    for bad in ("DDPM-50", "ddim-50", "DDIM-0", "DDIM50", "DDIM-x"):
+    assert bench.parse_row("DDIM-1000") == ("DDIM", 1000)
+    for bad in ("DDPM-50", "ddim-50", "DDIM-0", "DDIM50", "DDIM-x", "DDIM-2000"):
         with pytest.raises(ValueError, match="DDIM-<steps>"):
             bench.parse_row(bad)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--rows", "DDIM-2000"], "1 <= steps <= 1000"),
+    (["--models", "cond", "--rows", "DDIM-50"], "cannot be used with --models cond"),
+])
+def test_bad_row_options_stop_before_any_model_loads(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("ran the benchmark"))
+    with pytest.raises(SystemExit):
+        bench.main(argv)
+    assert message in capsys.readouterr().err
 
 
 def test_a_stochastic_ddim_row_is_named_by_its_eta():
