@@ -32,7 +32,8 @@ from .metrics import RECOGNISED_THRESHOLD, evaluate_samples, fid_floor
 from .pretrained import checkpoint_path, load_classifier, load_ddpm
 from .samplers import ClassifierFreeGuidance, DDIMSampler, DDPMSampler, sample
 
-UNCONDITIONAL_ROWS = [("DDPM", 1000), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100)]
+SHIPPED_T = 1000  # the shipped models' number of diffusion steps: DDPM runs all of them, DDIM at most that many
+UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100)]
 GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
 GUIDED_STEPS = 50
 NO_GUIDANCE = 1.0
@@ -128,16 +129,13 @@ def _label(sampler_name: str, eta: float) -> str:
     return f"DDIM η={eta:g}" if sampler_name == "DDIM" and eta != 0 else sampler_name
 
 
-def parse_row(text: str, num_timesteps: int = 1000) -> tuple[str, int]:
-    """``"DDIM-50"`` -> ("DDIM", 50); DDPM runs every step, so only ``"DDPM-1000"``.
-
-    ``num_timesteps`` is the shipped models' T: DDIM can take at most that many steps.
-    """
+def parse_row(text: str) -> tuple[str, int]:
+    """``"DDIM-50"`` -> ("DDIM", 50); DDPM runs every step, so only ``"DDPM-1000"`` (T = SHIPPED_T)."""
     name, _, steps = text.partition("-")
-    ok = name in ("DDPM", "DDIM") and steps.isdigit() and 1 <= int(steps) <= num_timesteps
-    if not ok or (name == "DDPM" and int(steps) != num_timesteps):
-        raise ValueError(f"a row is DDIM-<steps> with 1 <= steps <= {num_timesteps} (e.g. DDIM-50) "
-                         f"or DDPM-{num_timesteps}, got {text!r}")
+    ok = name in ("DDPM", "DDIM") and steps.isdigit() and 1 <= int(steps) <= SHIPPED_T
+    if not ok or (name == "DDPM" and int(steps) != SHIPPED_T):
+        raise ValueError(f"a row is DDIM-<steps> with 1 <= steps <= {SHIPPED_T} (e.g. DDIM-50) "
+                         f"or DDPM-{SHIPPED_T}, got {text!r}")
     return name, int(steps)
 
 
