@@ -46,8 +46,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--init", type=Path, help="start from this checkpoint's EMA weights (fresh optimizer)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--lr-decay", choices=["constant", "cosine"], help="after warm-up (default: the preset's)")
-    parser.add_argument("--lower-half-share", type=float, metavar="S",
-                        help="draw this share of each batch's timesteps from the lower-noise half [0, T/2) (default 0)")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -64,8 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("use --resume (continue OUT.resume.pt) or --init (start from a checkpoint's weights), not both")
     resume_path = args.out.with_suffix(".resume.pt")
     # what the command line changes in the run's config (a resumed run keeps its seed)
-    overrides = {"train_steps": args.steps, "lr": args.lr, "lr_decay": args.lr_decay,
-                 "lower_half_share": args.lower_half_share}
+    overrides = {"train_steps": args.steps, "lr": args.lr, "lr_decay": args.lr_decay}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.resume:
         state = resume_train_state(resume_path, device)

@@ -45,7 +45,6 @@ class TrainConfig:
     lr_decay: str = "constant"  # after warm-up: "constant", or "cosine" down to 0 at train_steps
     ema_decay: float = 0.999
     label_dropout: float = 0.1  # conditional models only
-    lower_half_share: float = 0.0  # share of each batch whose t is drawn from [0, T/2) only (see sample_timesteps)
     grad_clip: float = 1.0
     seed: int = 0
 
@@ -91,25 +90,6 @@ def eps_prediction_loss(
     return F.mse_loss(model(x_t, t, labels), noise)
 
 
-def sample_timesteps(
-    batch_size: int, num_steps: int, lower_half_share: float = 0.0, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """The timestep t of each image in a batch, on the CPU: t ~ Uniform{0, ..., T-1} (Algorithm 1).
-
-    With ``lower_half_share`` = s > 0, each t is instead drawn from the lower half {0, ..., T/2 - 1}
-    with probability s. Every t is still trained (the network's best answer at each t does not
-    change), but more updates go to the lower-noise half, at the cost of the noisiest steps: the
-    half where a deterministic sampler's errors are made (see data/MODEL_CARD.md).
-    """
-    if not 0 <= lower_half_share <= 1:
-        raise ValueError(f"lower_half_share must be between 0 and 1, got {lower_half_share}")
-    t = torch.randint(0, num_steps, (batch_size,), generator=generator)
-    if lower_half_share > 0:
-        lower = torch.randint(0, num_steps // 2, (batch_size,), generator=generator)
-        t = torch.where(torch.rand(batch_size, generator=generator) < lower_half_share, lower, t)
-    return t
-
-
 def diffusion_loss(
     model: nn.Module,
     x0: torch.Tensor,
@@ -117,17 +97,15 @@ def diffusion_loss(
     labels: torch.Tensor | None = None,
     *,
     label_dropout: float = 0.0,
-    lower_half_share: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The simple eps-prediction loss of Algorithm 1 (Ho et al. 2020), averaged over the batch.
 
     ``x0`` (B, C, H, W) clean images in [-1, 1]; ``labels`` (B,) or None.
-    With ``label_dropout`` > 0, that fraction of labels becomes the model's null label;
-    ``lower_half_share`` tilts the timesteps towards less noise (see :func:`sample_timesteps`).
+    With ``label_dropout`` > 0, that fraction of labels becomes the model's null label.
     """
     b = x0.shape[0]
-    t = sample_timesteps(b, schedule.num_steps, lower_half_share, generator).to(x0.device)
+    t = torch.randint(0, schedule.num_steps, (b,), generator=generator, device="cpu").to(x0.device)
     noise = randn_like(x0, generator)
     if labels is not None and label_dropout > 0:
         drop = torch.rand(b, generator=generator, device="cpu").to(x0.device) < label_dropout
@@ -253,8 +231,7 @@ def train_ddpm(
             y = y.to(device) if y is not None else None
             for group in state.optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, state.step)
-            loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout,
-                                  lower_half_share=cfg.lower_half_share, generator=generator)
+            loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout, generator=generator)
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:

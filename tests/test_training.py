@@ -157,24 +157,3 @@ def test_training_command_explains_a_start_from_another_architecture(tmp_path):
         main(["--preset", "mnist-uncond", "--init", str(tmp_path / "tiny.pt"), "--out", str(tmp_path / "x.pt")])
     with pytest.raises(SystemExit):
         main(["--preset", "mnist-uncond", "--init", str(tmp_path / "tiny.pt"), "--resume", "--out", str(tmp_path / "x.pt")])
-
-
-def test_timesteps_are_uniform_unless_tilted_towards_the_lower_half():
-    from course_utils.training import sample_timesteps
-
-    uniform = sample_timesteps(20_000, 1000, 0.0, torch.Generator().manual_seed(0))
-    assert torch.equal(uniform, torch.randint(0, 1000, (20_000,), generator=torch.Generator().manual_seed(0)))
-    assert sample_timesteps(500, 1000, 1.0).max() < 500
-    tilted = sample_timesteps(20_000, 1000, 0.5, torch.Generator().manual_seed(0))
-    assert tilted.min() >= 0 and tilted.max() >= 990  # every t is still trained
-    assert (tilted < 500).float().mean().item() == pytest.approx(0.75, abs=0.02)  # 0.5 + 0.5 * 0.5
-    with pytest.raises(ValueError, match="lower_half_share"):
-        sample_timesteps(8, 1000, 1.5)
-
-
-def test_training_command_records_the_timestep_tilt(tmp_path):
-    from course_utils.train import main
-
-    out = tmp_path / "tilted.pt"
-    main(["--preset", "mnist-uncond", "--steps", "1", "--lower-half-share", "0.5", "--out", str(out)])
-    assert read_checkpoint(out)["train"]["lower_half_share"] == 0.5
