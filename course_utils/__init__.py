@@ -8,20 +8,22 @@ One module per concern, each readable in one sitting:
     forward      the forward process q: one step, the closed form, the posterior
     model        the tiny U-Net and its timestep embedding
     training     the eps-prediction loss, EMA, a resumable training loop
-    samplers     DDPM and DDIM (one loop, two steps) and classifier-free guidance
-    classifier   the reference digit classifier
+    samplers     DDPM and DDIM: one loop (``sample``), two steps, and DDIM inversion
+    guidance     classifier-free and classifier guidance, as wrappers around a model
+    inpainting   filling in a masked digit, on the sampling loop's after-step hook
+    classifier   the reference digit classifier and the noise-aware one, one training loop
     metrics      digit-FID, confidence, recognised %, class accuracy
     pretrained   the shipped checkpoints in data/
     bench        the sampler benchmark (python -m course_utils.bench)
     checkpoints  safe saving and loading
     plotting     grids, histograms, loss curves, animations
     widgets      sliders to explore the forward process, DDIM and guidance
-    checks       one check per exercise
-    notebooks    student copies from the solution notebooks
-    grading      grade submitted notebooks
-    colab        badges and setup cells
+    checks       one check per exercise, one module per notebook (checks/nb01.py ...)
+
+The instructor's tools (student copies, Colab cells, grading) are a separate package,
+``course_tools``, which the student edition leaves out.
 
 Names and symbols: GLOSSARY.md next to this file.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

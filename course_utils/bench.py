@@ -11,7 +11,7 @@ Rows:
   every row from the same starting noise;
 * class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 2, 3, 5,
   labels 0..9 in equal numbers. Scale 1 is the plain conditional model ("no guidance"),
-  scale 0 the unconditional one (see samplers.guided_eps).
+  scale 0 the unconditional one (see guidance.guided_eps).
 
 Columns: sampler, steps, guidance, wall seconds per 100 images, digit-FID, the real-vs-real
 floor at the same N, mean confidence, recognised % (confidence >= 0.9 and features like a real digit's), class accuracy.
@@ -28,9 +28,10 @@ from pathlib import Path
 import torch
 
 from .env import pick_device, progress
+from .guidance import ClassifierFreeGuidance
 from .metrics import RECOGNISED_THRESHOLD, evaluate_samples, fid_floor
 from .pretrained import checkpoint_path, load_classifier, load_ddpm
-from .samplers import ClassifierFreeGuidance, DDIMSampler, DDPMSampler, sample
+from .samplers import DDIMSampler, DDPMSampler, sample
 
 SHIPPED_T = 1000  # the shipped models' number of diffusion steps: DDPM runs all of them, DDIM at most that many
 UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100)]
@@ -202,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--eta must be >= 0, got {args.eta:g}")
     if args.quick:
         n, uncond_rows, scales = 64, uncond_rows or [("DDIM", 10), ("DDIM", 20)], [1.0, 3.0]
-    print(f"benchmark: {n} samples per row on {device}; recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features")
+    print(f"benchmark: {n} samples per row on {device}; "
+          f"recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features")
     print(" | ".join(HEADER))
     rows = run_benchmark(n, which=args.models, unconditional_rows=uncond_rows, guidance_scales=scales,
                          batch_size=args.batch_size, seed=args.seed, eta=args.eta, device=device)

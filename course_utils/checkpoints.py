@@ -5,7 +5,8 @@ A checkpoint is a plain dict saved with ``torch.save``:
     {"format": "course-checkpoint-v1",
      "kind": "ddpm" | "classifier",
      "model_config": {...},        # UNetConfig or ClassifierConfig as a dict
-     "schedule": {"name": "linear", "num_steps": 1000},   # diffusion models only
+     "schedule": {"name": "linear", "num_timesteps": 1000},   # diffusion models only (T;
+                                                             # "num_steps" in checkpoints before 0.2)
      "train": {...},               # preset, steps done, seed, batch size, lr, ...
      "state_dict": {...},          # the weights to sample with (EMA weights for DDPMs)
      "resume": {...} | absent}     # raw weights, optimizer state, loss history
@@ -62,6 +63,11 @@ def read_checkpoint(path: str | Path, kind: str | None = None) -> dict:
     if kind is not None and ckpt.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {ckpt.get('kind')!r} model, but a {kind!r} model was asked for.")
     return ckpt
+
+
+def schedule_timesteps(schedule: dict) -> int:
+    """T from a checkpoint's "schedule" entry, whichever name the checkpoint's version gave it."""
+    return int(schedule["num_timesteps"] if "num_timesteps" in schedule else schedule["num_steps"])
 
 
 def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> nn.Module:

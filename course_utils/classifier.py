@@ -1,14 +1,18 @@
-"""The course's reference MNIST classifier: the judge of generated digits.
+"""The course's two digit classifiers, trained by one loop.
 
-A small CNN trained on the MNIST training set by
+* :class:`DigitClassifier`, the **reference classifier**: the judge of generated digits.
+  A small CNN trained on clean MNIST digits by
 
-    python -m course_utils.train --preset classifier --out data/classifier.pt
+      python -m course_utils.train --preset classifier --out data/classifier.pt
 
-It is used two ways (see metrics.py): its softmax says which digit a sample
-looks like and how sure it is, and its ``feature_dim``-dimensional hidden layer
-is the feature space for digit-FID.
+  It is used two ways (see metrics.py): its softmax says which digit a sample
+  looks like and how sure it is, and its ``feature_dim``-dimensional hidden layer
+  is the feature space for digit-FID.
+* :class:`NoisyDigitClassifier`, p_φ(y | x_t, t), the **noise-aware classifier** that classifier
+  guidance needs (notebook 7, :mod:`course_utils.guidance`): trained on digits noised to every
+  step t, because the reference classifier only ever saw clean digits.
 
-Shapes: images (B, 1, 28, 28) in [-1, 1] -> logits (B, 10); features (B, feature_dim).
+Shapes: images (B, 1, 28, 28) in [-1, 1] -> logits (B, 10); features (B, feature_dim); t (B,) steps.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from torch.nn import functional as F
 
 from .checkpoints import save_checkpoint
 from .env import progress
+from .forward import q_sample
+from .model import sinusoidal_timestep_embedding
+from .schedules import NoiseSchedule
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class ClassifierConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClassifierConfig":
+    def from_dict(cls, d: dict) -> ClassifierConfig:
         d = dict(d)
         d["channels"] = tuple(d["channels"])
         return cls(**d)
@@ -70,6 +77,39 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(x))
 
 
+class NoisyDigitClassifier(nn.Module):
+    """p_φ(y | x_t, t): a small CNN that reads a *noisy* digit x_t and the step t it was noised to.
+
+    Three 3x3 conv layers (28 -> 14 -> 7 px); the timestep enters each as a per-channel bias,
+    from the same sinusoidal embedding the U-Net uses. ``model(x_t, t)`` -> logits (B, 10).
+    """
+
+    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), time_embedding_dim: int = 32, num_classes: int = 10):
+        super().__init__()
+        self.time_embedding_dim = time_embedding_dim
+        c1, c2, c3 = channels
+        self.time_mlp = nn.Sequential(nn.Linear(time_embedding_dim, 64), nn.SiLU())
+        self.convs = nn.ModuleList(
+            [nn.Conv2d(1, c1, 3, padding=1), nn.Conv2d(c1, c2, 3, padding=1), nn.Conv2d(c2, c3, 3, padding=1)]
+        )
+        self.time_bias = nn.ModuleList([nn.Linear(64, c) for c in channels])
+        self.norms = nn.ModuleList([nn.GroupNorm(8, c) for c in channels])
+        self.head = nn.Linear(c3, num_classes)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, device=x_t.device)
+        if t.dim() == 0:
+            t = t.expand(x_t.shape[0])
+        emb = self.time_mlp(sinusoidal_timestep_embedding(t, self.time_embedding_dim))  # (B, 64)
+        h = x_t
+        for i, (conv, bias, norm) in enumerate(zip(self.convs, self.time_bias, self.norms)):
+            h = conv(h) + bias(emb)[:, :, None, None]
+            h = F.silu(norm(h))
+            if i < 2:
+                h = F.avg_pool2d(h, 2)  # 28 -> 14 -> 7
+        return self.head(h.mean(dim=(2, 3)))  # global average over the 7x7 positions
+
+
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each image by up to ``max_shift`` pixels (padding with background), for augmentation."""
     b = x.shape[0]
@@ -80,14 +120,51 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
-    model.eval()
-    device = next(model.parameters()).device
+def accuracy(classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, noised_to: int | None = None,
+             schedule: NoiseSchedule | None = None, seed: int = 0, batch_size: int = 1000) -> float:
+    """The fraction of ``images`` (N, 1, 28, 28) that ``classifier`` labels as ``labels`` (N,).
+
+    With ``noised_to=t`` (and the ``schedule``) the images are first noised to step t (noise drawn
+    with ``seed``). A :class:`NoisyDigitClassifier` is then told t; a plain classifier (like the
+    reference, which never saw noise) only gets the noisy image.
+    """
+    if noised_to is not None and schedule is None:
+        raise ValueError("noised_to needs the schedule the images are noised with: accuracy(..., schedule=schedule)")
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
     correct = 0
     for i in range(0, len(images), batch_size):
-        logits = model(images[i : i + batch_size].to(device))
-        correct += (logits.argmax(1).cpu() == labels[i : i + batch_size]).sum().item()
+        x = images[i : i + batch_size]
+        if noised_to is not None:
+            t = torch.full((len(x),), noised_to, dtype=torch.long)
+            x = q_sample(x, t, schedule, generator=generator)
+        x = x.to(device)
+        told_t = isinstance(classifier, NoisyDigitClassifier) and noised_to is not None
+        logits = classifier(x, t.to(device)) if told_t else classifier(x)
+        correct += int((logits.argmax(1).cpu() == labels[i : i + batch_size]).sum())
     return correct / len(images)
+
+
+def fit_classifier(model: nn.Module, next_batch, *, steps: int, lr: float, optimizer: torch.optim.Optimizer,
+                   desc: str) -> list[float]:
+    """The one training loop of both classifiers: cross-entropy, ``optimizer``, a one-cycle learning rate.
+
+    ``next_batch(step)`` returns ``(inputs, labels)``, where ``inputs`` is the tuple of arguments of
+    ``model`` (already on its device). Returns the loss of every step; leaves the model in eval mode.
+    """
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    losses = []
+    model.train()
+    for step in progress(range(steps), desc=desc, unit="step"):
+        inputs, labels = next_batch(step)
+        loss = F.cross_entropy(model(*inputs), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    return losses
 
 
 def train_classifier(
@@ -101,28 +178,56 @@ def train_classifier(
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> DigitClassifier:
-    """Train :class:`DigitClassifier` with Adam, a one-cycle learning rate and random 2-pixel shifts."""
+    """Train the reference :class:`DigitClassifier` with Adam and random 2-pixel shifts, ``epochs`` passes."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = DigitClassifier(config).to(device)
     steps_per_epoch = len(images) // batch_size
+    order = torch.empty(0, dtype=torch.long)
+
+    def next_batch(step: int):
+        nonlocal order
+        i = step % steps_per_epoch
+        if i == 0:  # a new epoch: a new order
+            order = torch.randperm(len(images), generator=generator)
+        idx = order[i * batch_size : (i + 1) * batch_size]
+        return (random_shift(images[idx], 2, generator).to(device),), labels[idx].to(device)
+
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
-    bar = progress(total=epochs * steps_per_epoch, desc="classifier", unit="step")
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(images), generator=generator)
-        for i in range(steps_per_epoch):
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            x = random_shift(images[idx], 2, generator).to(device)
-            loss = F.cross_entropy(model(x), labels[idx].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            bar.update(1)
-    bar.close()
+    fit_classifier(model, next_batch, steps=epochs * steps_per_epoch, lr=lr, optimizer=optimizer, desc="classifier")
     return model.eval()
+
+
+def train_noisy_classifier(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    schedule: NoiseSchedule,
+    *,
+    steps: int = 1500,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> tuple[NoisyDigitClassifier, list[float]]:
+    """Train :class:`NoisyDigitClassifier` on digits noised to a random step t ~ Uniform{0, ..., T-1}.
+
+    Each step: a batch of (x0, y), t and ε drawn with the seeded generator, x_t = q_sample(x0, t, ε),
+    cross-entropy of p_φ(y | x_t, t); AdamW with a one-cycle learning rate. Returns the model
+    (eval mode, gradients off) and the per-step losses.
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = NoisyDigitClassifier().to(device)
+
+    def next_batch(step: int):
+        idx = torch.randint(len(images), (batch_size,), generator=generator)
+        t = torch.randint(schedule.num_timesteps, (batch_size,), generator=generator)
+        x_t = q_sample(images[idx], t, schedule, generator=generator)
+        return (x_t.to(device), t.to(device)), labels[idx].to(device)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    losses = fit_classifier(model, next_batch, steps=steps, lr=lr, optimizer=optimizer, desc="noise-aware classifier")
+    return model.eval().requires_grad_(False), losses
 
 
 def train_classifier_command(out: Path, device="cpu", seed: int | None = None, epochs: int | None = None) -> None:

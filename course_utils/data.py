@@ -23,7 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 DATA_DIR_ENV_VAR = "COURSE_DATA_DIR"
 
@@ -182,30 +181,3 @@ def mnist_subset(split: str = "train", n: int = 1000, seed: int = 0) -> tuple[to
     images, labels = load_mnist(split)
     idx = subset_indices(len(images), n, seed)
     return images[idx], labels[idx]
-
-
-def mnist_loader(
-    split: str = "train",
-    batch_size: int = 128,
-    *,
-    shuffle: bool | None = None,
-    n: int | None = None,
-    seed: int = 0,
-    drop_last: bool | None = None,
-) -> DataLoader:
-    """A DataLoader of ``(images, labels)`` batches; ``n`` limits it to :func:`mnist_subset`.
-
-    Shuffling (on by default for the training split) is seeded, so two loaders
-    with the same arguments give the same batches.
-    """
-    images, labels = mnist_subset(split, n, seed) if n is not None else load_mnist(split)
-    shuffle = split == "train" if shuffle is None else shuffle
-    drop_last = shuffle if drop_last is None else drop_last
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        TensorDataset(images, labels),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        drop_last=drop_last,
-        generator=generator,
-    )

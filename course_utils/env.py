@@ -22,9 +22,14 @@ QUICK_ENV_VAR = "COURSE_QUICK"
 _TRUE = {"1", "true", "yes", "on"}
 
 
+def env_flag(name: str) -> bool:
+    """True when the environment variable ``name`` is set to 1/true/yes/on (any case)."""
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
 def is_quick_mode() -> bool:
     """True when ``COURSE_QUICK`` is set to 1/true/yes/on."""
-    return os.environ.get(QUICK_ENV_VAR, "").strip().lower() in _TRUE
+    return env_flag(QUICK_ENV_VAR)
 
 
 def quick(full, small):
@@ -34,7 +39,7 @@ def quick(full, small):
 
 def in_ci() -> bool:
     """True on a continuous-integration runner (the ``CI`` variable is set)."""
-    return os.environ.get("CI", "").strip().lower() in _TRUE
+    return env_flag("CI")
 
 
 def in_colab() -> bool:

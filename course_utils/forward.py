@@ -84,6 +84,22 @@ def q_sample(
     )
 
 
+def q_renoise(
+    x_s: torch.Tensor, s: int, t: int, schedule: NoiseSchedule, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Noise an image at step ``s`` further, to a later step ``t`` > s: a sample of q(x_t | x_s).
+
+        x_t = sqrt(abar_t / abar_s) * x_s + sqrt(1 - abar_t / abar_s) * eps,    eps ~ N(0, I)
+
+    (The steps from s+1 to t in one jump; with s = t - 1 this is :func:`q_step`.) RePaint's
+    resampling uses it to go back up one sampling step.
+    """
+    if not s < t:
+        raise ValueError(f"q_renoise goes to a noisier step: need s < t, got s={s}, t={t}")
+    ratio = schedule.abar(t, x_s) / schedule.abar(s, x_s)
+    return ratio.sqrt() * x_s + (1 - ratio).sqrt() * randn_like(x_s, generator)
+
+
 def predict_x0_from_eps(x_t: torch.Tensor, t, eps: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
     """Invert q_sample for x_0 given the noise: x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
     return (x_t - schedule.at("sqrt_one_minus_alphas_cumprod", t, x_t) * eps) / schedule.at(

@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 
@@ -47,15 +47,15 @@ def _sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
     return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
 
 
-def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor) -> float:
-    """Fréchet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2):
+def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor) -> float:
+    """Squared Fréchet (2-Wasserstein) distance between N(mu1, cov1) and N(mu2, cov2), covariances (d, d):
 
-        d^2 = ||mu1 - mu2||^2 + tr(sigma1 + sigma2 - 2 (sigma1^{1/2} sigma2 sigma1^{1/2})^{1/2})
+        d^2 = ||mu1 - mu2||^2 + tr(cov1 + cov2 - 2 (cov1^{1/2} cov2 cov1^{1/2})^{1/2})
     """
-    mu1, mu2, sigma1, sigma2 = (a.double() for a in (mu1, mu2, sigma1, sigma2))
-    root1 = _sqrtm_psd(sigma1)
-    cross = _sqrtm_psd(root1 @ sigma2 @ root1)
-    value = (mu1 - mu2).pow(2).sum() + torch.trace(sigma1) + torch.trace(sigma2) - 2 * torch.trace(cross)
+    mu1, mu2, cov1, cov2 = (a.double() for a in (mu1, mu2, cov1, cov2))
+    root1 = _sqrtm_psd(cov1)
+    cross = _sqrtm_psd(root1 @ cov2 @ root1)
+    value = (mu1 - mu2).pow(2).sum() + torch.trace(cov1) + torch.trace(cov2) - 2 * torch.trace(cross)
     return float(value.clamp(min=0))
 
 
@@ -101,8 +101,8 @@ def _real_feature_model(classifier, n: int = 5000) -> tuple[torch.Tensor, torch.
     if cached is not None:
         return cached
     train_feats, _ = classify(classifier, real_reference(n, "train", seed=1))
-    mu, sigma = gaussian_stats(train_feats)
-    precision = torch.linalg.inv(sigma + 1e-6 * torch.eye(len(mu), dtype=sigma.dtype))
+    mu, cov = gaussian_stats(train_feats)
+    precision = torch.linalg.inv(cov + 1e-6 * torch.eye(len(mu), dtype=cov.dtype))
     test_feats, _ = classify(classifier, real_reference(n, "test", seed=1))
     threshold = float(torch.quantile(_mahalanobis2(test_feats, mu, precision), TYPICAL_QUANTILE))
     classifier._course_real_features = (mu, precision, threshold)
@@ -141,9 +141,6 @@ class SampleReport:
     recognised: float  # fraction with confidence >= RECOGNISED_THRESHOLD whose features look real
     class_accuracy: float | None  # conditional samples only
     class_histogram: list[int] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
     def __str__(self) -> str:
         acc = "n/a" if self.class_accuracy is None else f"{100 * self.class_accuracy:.1f}%"

@@ -6,8 +6,6 @@ them to [0, 1] for display and never change the caller's tensors.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import torch
 
@@ -89,14 +87,14 @@ def plot_loss(losses: list[float], window: int = 50, ax=None, title: str = "trai
 
 
 def animate_frames(frames: list[torch.Tensor], titles: list[str] | None = None, nrow: int = 8, interval: int = 120,
-                   gif_path: str | Path | None = None, size: float = 0.9):
+                   size: float = 0.9):
     """Animate a list of image batches (e.g. a sampling trajectory) as inline HTML (jshtml, no ffmpeg).
 
-    Returns an ``IPython.display.HTML`` object; with ``gif_path`` it also saves a GIF (Pillow writer).
+    Returns an ``IPython.display.HTML`` object.
     Keep it small: a few dozen frames of at most 16 images stay well under 1 MB.
     """
-    from matplotlib import animation
     from IPython.display import HTML
+    from matplotlib import animation
 
     grids = [image_grid(f, nrow) for f in frames]
     rows = grids[0].shape[0] / grids[0].shape[1] * nrow
@@ -112,8 +110,6 @@ def animate_frames(frames: list[torch.Tensor], titles: list[str] | None = None, 
         return (im, title)
 
     anim = animation.FuncAnimation(fig, update, frames=len(grids), interval=interval, blit=False)
-    if gif_path is not None:
-        anim.save(str(gif_path), writer=animation.PillowWriter(fps=max(1, 1000 // interval)))
     html = HTML(anim.to_jshtml(default_mode="once"))
     plt.close(fig)
     return html

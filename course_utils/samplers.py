@@ -7,8 +7,10 @@ The model is an argument, never a global. Every sampler has the same loop
     sampler.step(eps, t, t_prev, x_t, gen)    -> (x_{t_prev}, x0_hat)
 
 ``t_prev = -1`` means "the clean image". Any callable ``model(x_t, t, labels)``
-that returns eps works, including :class:`ClassifierFreeGuidance`, which
-wraps a class-conditional model.
+that returns eps works, including the guidance wrappers of :mod:`course_utils.guidance`.
+:func:`call_model` is the one place that calls a model with or without labels.
+Inpainting (:mod:`course_utils.inpainting`) uses the same loop through its
+``after_step`` hook.
 
 Key from code names to symbols (see also GLOSSARY.md):
     eps -> eps_theta(x_t, t)     x0_hat -> predicted x_0     eta -> η
@@ -17,21 +19,16 @@ Key from code names to symbols (see also GLOSSARY.md):
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from .env import progress
-from .forward import predict_eps_from_x0, predict_x0_from_eps, q_posterior_mean_variance, randn_like
+from .forward import predict_eps_from_x0, predict_x0_from_eps, q_posterior_mean_variance, q_renoise, randn_like
 from .schedules import NoiseSchedule
-
-
-def _abar(schedule: NoiseSchedule, t: int, like: torch.Tensor) -> torch.Tensor:
-    """abar_t as a scalar tensor on ``like``'s device; abar_{-1} = 1 (the clean image)."""
-    if t < 0:
-        return torch.ones((), device=like.device, dtype=like.dtype)
-    return schedule.alphas_cumprod[t].to(device=like.device, dtype=like.dtype)
 
 
 def ddpm_step(x_t: torch.Tensor, t: int, eps: torch.Tensor, schedule: NoiseSchedule, z: torch.Tensor) -> torch.Tensor:
@@ -61,10 +58,22 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, abar_t, abar_prev, eta: floa
     """
     abar_t = torch.as_tensor(abar_t, dtype=x_t.dtype, device=x_t.device)
     abar_prev = torch.as_tensor(abar_prev, dtype=x_t.dtype, device=x_t.device)
-    x0_hat = (x_t - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
     sigma = ddim_sigma(abar_t, abar_prev, eta)
-    direction = (1 - abar_prev - sigma**2).clamp(min=0).sqrt() * eps  # "direction pointing to x_t"
-    return abar_prev.sqrt() * x0_hat + direction + sigma * z
+    return ddim_move(x_t, eps, abar_t, abar_prev, sigma) + sigma * z
+
+
+def ddim_move(x: torch.Tensor, eps: torch.Tensor, abar_from, abar_to, sigma=0.0) -> torch.Tensor:
+    """The deterministic part of a DDIM update, from noise level abar_from to abar_to (Eq. 12 of Song et al. 2021):
+
+        x0_hat = (x - sqrt(1 - abar_from) eps) / sqrt(abar_from)
+        return   sqrt(abar_to) x0_hat + sqrt(1 - abar_to - sigma^2) eps     ("direction pointing to x_t")
+
+    :func:`ddim_step` moves down in noise (abar_to > abar_from); :func:`ddim_invert` moves up.
+    ``abar_from`` and ``abar_to`` are 0-d tensors on ``x``'s device.
+    """
+    x0_hat = (x - (1 - abar_from).sqrt() * eps) / abar_from.sqrt()
+    direction = (1 - abar_to - sigma**2).clamp(min=0).sqrt() * eps
+    return abar_to.sqrt() * x0_hat + direction
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -108,10 +117,11 @@ class DDPMSampler:
 
     @property
     def num_steps(self) -> int:
-        return self.schedule.num_steps
+        """Network calls per sample: all T timesteps."""
+        return self.schedule.num_timesteps
 
     def timesteps(self) -> list[tuple[int, int]]:
-        return [(t, t - 1) for t in reversed(range(self.schedule.num_steps))]
+        return [(t, t - 1) for t in reversed(range(self.schedule.num_timesteps))]
 
     def step(self, eps, t: int, t_prev: int, x_t, generator=None):
         if t_prev != t - 1:
@@ -140,23 +150,24 @@ class DDIMSampler:
     name = "DDIM"
 
     def __init__(self, schedule: NoiseSchedule, num_steps: int = 50, eta: float = 0.0, clip_x0: bool = True):
-        if not 1 <= num_steps <= schedule.num_steps:
-            raise ValueError(f"num_steps must be between 1 and T={schedule.num_steps}, got {num_steps}")
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta}")
+        T = schedule.num_timesteps
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps <= T:
+            raise ValueError(f"num_steps (network calls) must be a whole number from 1 to T={T}, got {num_steps!r}")
+        if not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta < 0:
+            raise ValueError(f"eta must be a number >= 0 (0: deterministic, 1: like DDPM), got {eta!r}")
         self.schedule = schedule
         self.num_steps = num_steps
         self.eta = eta
         self.clip_x0 = clip_x0
 
     def timesteps(self) -> list[tuple[int, int]]:
-        ts = torch.linspace(self.schedule.num_steps - 1, 0, self.num_steps).round().long().tolist()
-        ts = list(dict.fromkeys(ts))  # drop repeats, keep order
+        # num_steps <= T evenly spaced points from T-1 down to 0 are at least 1 apart, so none repeats.
+        ts = torch.linspace(self.schedule.num_timesteps - 1, 0, self.num_steps).round().long().tolist()
         return list(zip(ts, ts[1:] + [-1]))
 
     def sigma(self, t: int, t_prev: int, like: torch.Tensor) -> torch.Tensor:
         """sigma_t of Eq. 16 (Song et al. 2021) for a step from t to t_prev."""
-        return ddim_sigma(_abar(self.schedule, t, like), _abar(self.schedule, t_prev, like), self.eta)
+        return ddim_sigma(self.schedule.abar(t, like), self.schedule.abar(t_prev, like), self.eta)
 
     def step(self, eps, t: int, t_prev: int, x_t, generator=None):
         x0_hat = predict_x0_from_eps(x_t, t, eps, self.schedule)
@@ -165,47 +176,42 @@ class DDIMSampler:
             eps = predict_eps_from_x0(x_t, t, x0_hat, self.schedule)  # keep eps consistent with x0_hat
         fresh = self.eta > 0 and t_prev >= 0
         z = randn_like(x_t, generator) if fresh else torch.zeros_like(x_t)
-        x_prev = ddim_step(x_t, eps, _abar(self.schedule, t, x_t), _abar(self.schedule, t_prev, x_t), self.eta, z)
+        x_prev = ddim_step(x_t, eps, self.schedule.abar(t, x_t), self.schedule.abar(t_prev, x_t), self.eta, z)
         return x_prev, x0_hat
 
 
-def guided_eps(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, scale: float) -> torch.Tensor:
-    """Classifier-free guidance, the course's one convention (Ho & Salimans 2022, Eq. 6 rewritten):
+def call_model(model, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """eps_theta(x_t, t[, labels]): the one place a sampler calls a model.
 
-        eps_guided = eps_uncond + scale * (eps_cond - eps_uncond)
-
-    scale = 0: the unconditional model; scale = 1: the plain conditional model
-    ("no guidance"); scale > 1: pushed further towards the label.
+    Labels go to the model only when there are any, so unconditional models (which take no labels)
+    and class-conditional ones or guidance wrappers (which do) are called the same way.
     """
-    return eps_uncond + scale * (eps_cond - eps_uncond)
+    return model(x_t, t) if labels is None else model(x_t, t, labels)
 
 
-class ClassifierFreeGuidance:
-    """Wrap a class-conditional eps-model so that calling it returns the guided eps.
+def model_device(model, default: torch.device) -> torch.device:
+    """The device of ``model``'s weights (seeing through guidance wrappers), or ``default`` if it has none."""
+    inner = getattr(model, "model", model)
+    parameters = inner.parameters() if hasattr(inner, "parameters") else iter(())
+    return next(parameters, torch.empty(0, device=default)).device
 
-    ``ClassifierFreeGuidance(model, scale)(x_t, t, labels)`` evaluates the model
-    with the labels and with the null label (in one batch) and combines them with
-    :func:`guided_eps`. Use it anywhere a model goes, e.g. ``sample(guided, ...)``.
-    """
 
-    def __init__(self, model, scale: float):
-        if not getattr(model, "is_conditional", False):
-            raise ValueError("classifier-free guidance needs a class-conditional model (num_classes set)")
-        self.model = model
-        self.scale = scale
-
-    def __call__(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if labels is None:
-            raise ValueError("guidance needs labels: pass labels=(B,) digits to sample()")
-        null = torch.full_like(labels, self.model.null_label)
-        if self.scale == 1:
-            return self.model(x_t, t, labels)
-        if self.scale == 0:
-            return self.model(x_t, t, null)
-        eps_cond, eps_uncond = self.model(
-            torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([labels, null])
-        ).chunk(2)
-        return guided_eps(eps_cond, eps_uncond, self.scale)
+def check_labels(labels, num_images: int, device: torch.device) -> torch.Tensor | None:
+    """``labels`` as a (num_images,) long tensor of digits 0-9 on ``device``, or a clear error."""
+    if labels is None:
+        return None
+    labels = torch.as_tensor(labels)
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be whole digits 0-9 (an integer tensor), got dtype {labels.dtype}")
+    if labels.shape != (num_images,):
+        raise ValueError(f"labels must have shape ({num_images},), one digit per image, got {tuple(labels.shape)}")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        bad = sorted({int(v) for v in labels.tolist() if not 0 <= v <= 9})
+        raise ValueError(
+            f"labels must be digits 0-9, got {bad}. For unconditional samples from a class-conditional model "
+            "use ClassifierFreeGuidance(model, guidance_scale=0) (the null label), not a label of its own."
+        )
+    return labels.to(device=device, dtype=torch.long)
 
 
 @dataclass
@@ -217,6 +223,9 @@ class SampleOutput:
     trajectory: list[torch.Tensor] | None = None  # x_t before each step, then the final image
     pred_x0: list[torch.Tensor] | None = None  # x0_hat at each step
     seconds: float = 0.0  # wall time
+
+
+AfterStep = Callable[[torch.Tensor, int, int], torch.Tensor]  # (x_prev, t, t_prev) -> x_prev
 
 
 @torch.no_grad()
@@ -232,33 +241,51 @@ def sample(
     image_shape: tuple[int, int, int] = (1, 28, 28),
     return_trajectory: bool = False,
     show_progress: bool = True,
+    after_step: AfterStep | None = None,
+    repeats: int = 1,
+    desc: str = "sampling",
 ) -> SampleOutput:
     """Run ``sampler`` from pure noise to images with ``model``; the one loop every sampler shares.
 
     Give either ``num_images`` (noise is drawn with ``generator``) or the starting
-    ``noise`` itself (N, C, H, W). ``labels`` (N,) go to the model for conditional
+    ``noise`` itself (N, C, H, W). ``labels`` (N,) digits 0-9 go to the model for conditional
     sampling. With ``return_trajectory`` the output keeps x_t and x0_hat at every step.
+
+    ``after_step(x_prev, t, t_prev)`` may change each step's result (inpainting puts the known
+    pixels back there). With ``repeats`` = r > 1 each step is taken r times: after all but the last,
+    x_prev is noised back to step t with q(x_t | x_{t_prev}) and stepped again (RePaint's
+    resampling, Lugmayr et al. 2022).
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
     if noise is None:
         if num_images is None:
             raise ValueError("give num_images or the starting noise")
+        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+            raise ValueError(f"num_images must be a whole number >= 1, got {num_images!r}")
         noise = torch.randn((num_images, *image_shape), generator=generator)
-    device = torch.device(device) if device is not None else next(_parameters(model), noise).device
+    elif noise.dim() < 1 or noise.shape[0] < 1:
+        raise ValueError(f"noise must hold at least one image (N, C, H, W), got shape {tuple(noise.shape)}")
+    if not bool(torch.isfinite(noise).all()):
+        raise ValueError("the starting noise contains NaN or infinity; draw it with torch.randn")
+    device = torch.device(device) if device is not None else model_device(model, noise.device)
     x = noise.to(device)  # a new tensor on `device` (or the caller's, never changed in place)
-    if labels is not None:
-        labels = torch.as_tensor(labels, device=device).long()
-        if labels.shape != (x.shape[0],):
-            raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(labels.shape)}")
+    labels = check_labels(labels, x.shape[0], device)
     out = SampleOutput(images=x, trajectory=[] if return_trajectory else None, pred_x0=[] if return_trajectory else None)
     start = time.perf_counter()
-    steps = sampler.timesteps()
     bar_options = {} if show_progress else {"disable": True}
-    for t, t_prev in progress(steps, desc=f"{sampler.name} sampling", **bar_options):
+    for t, t_prev in progress(sampler.timesteps(), desc=f"{sampler.name} {desc}", **bar_options):
         t_batch = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
-        eps = model(x, t_batch, labels) if labels is not None else model(x, t_batch)
         if return_trajectory:
             out.trajectory.append(x.cpu())
-        x, x0_hat = sampler.step(eps, t, t_prev, x, generator)
+        x_t = x
+        for r in range(repeats):
+            x, x0_hat = sampler.step(call_model(model, x_t, t_batch, labels), t, t_prev, x_t, generator)
+            if after_step is not None:
+                x = after_step(x, t, t_prev)
+            if r == repeats - 1 or t_prev < 0:
+                break
+            x_t = q_renoise(x, t_prev, t, sampler.schedule, generator=generator)
         if return_trajectory:
             out.pred_x0.append(x0_hat.cpu())
         out.timesteps.append(t)
@@ -269,11 +296,6 @@ def sample(
     return out
 
 
-def _parameters(model):
-    inner = getattr(model, "model", model)  # see through ClassifierFreeGuidance
-    return inner.parameters() if hasattr(inner, "parameters") else iter(())
-
-
 @torch.no_grad()
 def ddim_invert(model, x0: torch.Tensor, schedule: NoiseSchedule, num_steps: int = 50, labels=None) -> torch.Tensor:
     """Run deterministic DDIM (η = 0) backwards: a clean image -> the noise that DDIM would turn into it.
@@ -282,12 +304,10 @@ def ddim_invert(model, x0: torch.Tensor, schedule: NoiseSchedule, num_steps: int
     current, less noisy point (Song et al. 2021, Sec. 4.3; the usual approximation).
     """
     sampler = DDIMSampler(schedule, num_steps=num_steps, eta=0.0, clip_x0=False)
+    labels = check_labels(labels, x0.shape[0], x0.device)
     x = x0.clone()
     for t, t_prev in reversed(sampler.timesteps()):
-        t_in = max(t_prev, 0)
-        t_batch = torch.full((x.shape[0],), t_in, device=x.device, dtype=torch.long)
-        eps = model(x, t_batch, labels) if labels is not None else model(x, t_batch)
-        abar_prev, abar_t = _abar(schedule, t_prev, x), _abar(schedule, t, x)
-        x0_hat = (x - (1 - abar_prev).sqrt() * eps) / abar_prev.sqrt()
-        x = abar_t.sqrt() * x0_hat + (1 - abar_t).sqrt() * eps
+        t_batch = torch.full((x.shape[0],), max(t_prev, 0), device=x.device, dtype=torch.long)
+        eps = call_model(model, x, t_batch, labels)
+        x = ddim_move(x, eps, schedule.abar(t_prev, x), schedule.abar(t, x))
     return x

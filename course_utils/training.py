@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -37,7 +37,7 @@ class TrainConfig:
 
     model: UNetConfig = field(default_factory=UNetConfig)
     schedule: str = "linear"
-    num_steps: int = 1000  # T, diffusion steps
+    num_timesteps: int = 1000  # T, diffusion steps
     train_steps: int = 10_000  # optimizer steps
     batch_size: int = 128
     lr: float = 1e-3
@@ -54,8 +54,10 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
+        if "num_steps" in d:  # checkpoints before 0.2 called T "num_steps"
+            d["num_timesteps"] = d.pop("num_steps")
         d["model"] = UNetConfig.from_dict(d["model"])
         return cls(**d)
 
@@ -105,7 +107,7 @@ def diffusion_loss(
     With ``label_dropout`` > 0, that fraction of labels becomes the model's null label.
     """
     b = x0.shape[0]
-    t = torch.randint(0, schedule.num_steps, (b,), generator=generator, device="cpu").to(x0.device)
+    t = torch.randint(0, schedule.num_timesteps, (b,), generator=generator, device="cpu").to(x0.device)
     noise = randn_like(x0, generator)
     if labels is not None and label_dropout > 0:
         drop = torch.rand(b, generator=generator, device="cpu").to(x0.device) < label_dropout
@@ -157,7 +159,7 @@ class TrainState:
 
     @property
     def schedule(self) -> NoiseSchedule:
-        return make_schedule(self.config.schedule, self.config.num_steps)
+        return make_schedule(self.config.schedule, self.config.num_timesteps)
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -266,7 +268,7 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
     payload = {
         "kind": "ddpm",
         "model_config": state.config.model.to_dict(),
-        "schedule": {"name": state.config.schedule, "num_steps": state.config.num_steps},
+        "schedule": {"name": state.config.schedule, "num_timesteps": state.config.num_timesteps},
         "train": {
             **state.config.to_dict(),
             "steps_done": state.step,

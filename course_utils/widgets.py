@@ -23,19 +23,19 @@ Every explorer returns what a notebook should show: put it on the last line of a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 
+from .env import env_flag
 from .forward import q_sample
+from .guidance import ClassifierFreeGuidance
 from .plotting import show_images, to_display
-from .samplers import ClassifierFreeGuidance, DDIMSampler, sample
+from .samplers import DDIMSampler, sample
 from .schedules import NoiseSchedule, make_schedule, snr_db
 
 NO_WIDGETS_ENV_VAR = "COURSE_NO_WIDGETS"
-_TRUE = {"1", "true", "yes", "on"}
 
 
 # ----------------------------------------------------------------------------- widgets or not
@@ -43,7 +43,7 @@ _TRUE = {"1", "true", "yes", "on"}
 
 def why_no_widgets() -> str | None:
     """Why the explorers would fall back to a static figure here, or None when widgets can be used."""
-    if os.environ.get(NO_WIDGETS_ENV_VAR, "").strip().lower() in _TRUE:
+    if env_flag(NO_WIDGETS_ENV_VAR):
         return f"{NO_WIDGETS_ENV_VAR} is set"
     try:
         import ipywidgets  # noqa: F401
@@ -112,7 +112,7 @@ def _as_schedules(schedules) -> dict[str, NoiseSchedule]:
     else:
         items = [(s, s) if isinstance(s, str) else (s.name, s) for s in schedules]
     out = {name: make_schedule(s) if isinstance(s, str) else s for name, s in items}
-    if len({s.num_steps for s in out.values()}) != 1:
+    if len({s.num_timesteps for s in out.values()}) != 1:
         raise ValueError("all schedules must have the same number of steps T")
     return out
 
@@ -164,14 +164,14 @@ def forward_process_explorer(image: torch.Tensor, schedules=("linear", "cosine")
     """
     x0 = _as_image(image)
     schedules = _as_schedules(schedules)
-    num_steps = next(iter(schedules.values())).num_steps
-    t = num_steps // 2 if t is None else t
+    T = next(iter(schedules.values())).num_timesteps
+    t = T // 2 if t is None else t
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every t
     if _use_static(static):
         return _static(render_forward(x0, t, schedules, noise))
     import ipywidgets as widgets
 
-    slider = widgets.IntSlider(value=t, min=0, max=num_steps - 1, step=1, description="step t",
+    slider = widgets.IntSlider(value=t, min=0, max=T - 1, step=1, description="step t",
                                layout=widgets.Layout(width="420px"))
     # Looked up at call time, so the explorer always draws with the current render_forward.
     return _explorer(lambda t: render_forward(x0, t, schedules, noise), {"t": slider})
@@ -201,7 +201,7 @@ def ddim_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, num_steps
     The starting ``noise`` stays fixed, so with η = 0 only the step count changes the picture.
     Returns the widget, or a static figure for the starting values when widgets are off.
     """
-    max_steps = min(max_steps, schedule.num_steps)
+    max_steps = min(max_steps, schedule.num_timesteps)
     if _use_static(static):
         return _static(render_ddim(model, schedule, noise, num_steps, eta, seed))
     import ipywidgets as widgets
@@ -218,24 +218,24 @@ def ddim_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, num_steps
 # ----------------------------------------------------------------------------- guidance
 
 
-def render_guidance(model, schedule: NoiseSchedule, noise: torch.Tensor, digit: int = 3, scale: float = 3.0,
+def render_guidance(model, schedule: NoiseSchedule, noise: torch.Tensor, digit: int = 3, guidance_scale: float = 3.0,
                     num_steps: int = 50, nrow: int = 8) -> plt.Figure:
-    """Samples of ``digit`` from ``noise`` with classifier-free guidance scale w = ``scale`` (deterministic DDIM).
+    """Samples of ``digit`` from ``noise`` with classifier-free guidance scale w = ``guidance_scale`` (deterministic DDIM).
 
-    The course's convention (samplers.guided_eps): w = 0 unconditional, w = 1 no guidance, w > 1 stronger.
+    The course's convention (guidance.guided_eps): w = 0 unconditional, w = 1 no guidance, w > 1 stronger.
     """
-    guided = ClassifierFreeGuidance(model, scale)
+    guided = ClassifierFreeGuidance(model, guidance_scale)
     labels = torch.full((len(noise),), int(digit), dtype=torch.long)
     out = sample(guided, DDIMSampler(schedule, num_steps=num_steps, eta=0.0), noise=noise, labels=labels,
                  show_progress=False)
     ax = show_images(out.images, nrow=min(nrow, len(noise)), size=0.9)
-    note = " (no guidance)" if scale == 1 else " (unconditional)" if scale == 0 else ""
-    ax.set_title(f"digit {int(digit)}, guidance scale w = {scale:.1f}{note}", fontsize=10)
+    note = " (no guidance)" if guidance_scale == 1 else " (unconditional)" if guidance_scale == 0 else ""
+    ax.set_title(f"digit {int(digit)}, guidance scale w = {guidance_scale:.1f}{note}", fontsize=10)
     ax.figure.tight_layout()
     return ax.figure
 
 
-def guidance_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, digit: int = 3, scale: float = 3.0,
+def guidance_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, digit: int = 3, guidance_scale: float = 3.0,
                       num_steps: int = 50, static: bool | None = None):
     """A dropdown for the digit (0-9) and a slider for the guidance scale w (0 … 8); shows guided samples.
 
@@ -243,16 +243,16 @@ def guidance_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, digit
     Returns the widget, or a static figure for the starting values when widgets are off.
     """
     if _use_static(static):
-        return _static(render_guidance(model, schedule, noise, digit, scale, num_steps))
+        return _static(render_guidance(model, schedule, noise, digit, guidance_scale, num_steps))
     import ipywidgets as widgets
 
     controls = {
         "digit": widgets.Dropdown(options=[(str(d), d) for d in range(10)], value=int(digit), description="digit"),
-        "scale": widgets.FloatSlider(value=scale, min=0.0, max=8.0, step=0.5, description="scale w",
+        "guidance_scale": widgets.FloatSlider(value=guidance_scale, min=0.0, max=8.0, step=0.5, description="scale w",
                                      continuous_update=False),
     }
     return _explorer(
-        lambda digit, scale: render_guidance(model, schedule, noise, digit, scale, num_steps), controls
+        lambda digit, guidance_scale: render_guidance(model, schedule, noise, digit, guidance_scale, num_steps), controls
     )
 
 

@@ -12,3 +12,10 @@ torch.set_num_threads(1)
 @pytest.fixture
 def generator():
     return torch.Generator().manual_seed(0)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every notebook run by nbval is slow: `make test-fast` (-m "not slow") leaves them out."""
+    for item in items:
+        if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:
+            item.add_marker(pytest.mark.slow)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "notebooks/02_forward_process_and_schedules.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"

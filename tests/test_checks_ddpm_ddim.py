@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_utils import checks, samplers
+from course_utils import checks, samplers, schedules
 from course_utils.checks.core import EXERCISES
 from course_utils.schedules import make_schedule
 
@@ -67,8 +67,12 @@ def test_exercises_are_registered_with_their_notebooks():
         "posterior_variance", "ddim_sigma", "slerp"}
 
 
-def test_posterior_variance_reference_is_the_schedules_own():
-    assert torch.allclose(EXERCISES["nb05.posterior_variance"].reference(_S.betas), _S.posterior_variance)
+def test_posterior_variance_is_the_schedules_own_and_matches_the_formula():
+    assert EXERCISES["nb05.posterior_variance"].reference is schedules.posterior_variance
+    betas = torch.tensor([0.1, 0.2, 0.3])  # by hand: abar = 0.9, 0.72, 0.504; abar_prev = 1, 0.9, 0.72
+    expected = torch.tensor([0.0, 0.2 * 0.1 / 0.28, 0.3 * 0.28 / 0.496])
+    assert torch.allclose(schedules.posterior_variance(betas), expected)
+    assert torch.allclose(_S.posterior_variance, schedules.posterior_variance(_S.betas.double()).float())
 
 
 @pytest.mark.parametrize(

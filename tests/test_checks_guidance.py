@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_utils import checks, metrics, steering
+from course_utils import checks, guidance, metrics
 from course_utils.checks.core import EXERCISES
 
 _CHECKS = {
@@ -72,7 +72,7 @@ def test_known_mistakes_get_their_hints(check, wrong, expected_words, capsys):
 
 
 def test_the_exercises_belong_to_notebooks_7_and_8():
-    assert EXERCISES["nb07.classifier_guided_eps"].reference is steering.classifier_guided_eps
+    assert EXERCISES["nb07.classifier_guided_eps"].reference is guidance.classifier_guided_eps
     assert EXERCISES["nb07.inpaint_merge"].notebook == "07_conditioning_and_guidance"
     assert EXERCISES["nb08.gaussian_stats"].reference is metrics.gaussian_stats
     assert EXERCISES["nb08.gaussian_stats"].notebook == "08_measuring_what_we_made"
@@ -80,5 +80,5 @@ def test_the_exercises_belong_to_notebooks_7_and_8():
 
 def test_the_gaussian_stats_reference_matches_torch_cov():
     f = torch.randn(50, 4, dtype=torch.float64)
-    mu, sigma = metrics.gaussian_stats(f)
-    assert torch.allclose(mu, f.mean(0)) and torch.allclose(sigma, torch.cov(f.T))
+    mu, cov = metrics.gaussian_stats(f)
+    assert torch.allclose(mu, f.mean(0)) and torch.allclose(cov, torch.cov(f.T))

@@ -36,13 +36,6 @@ def test_subset_is_deterministic_and_distinct():
     assert len(set(data.subset_indices(60_000, 100, 3).tolist())) == 100
 
 
-def test_loader_batches():
-    loader = data.mnist_loader("train", batch_size=32, n=100)
-    x, y = next(iter(loader))
-    assert x.shape == (32, 1, 28, 28) and y.shape == (32,)
-    assert len(loader) == 3  # drop_last for shuffled training batches
-
-
 def _copy_mnist(tmp_path):
     folder = tmp_path / "mnist"
     shutil.copytree(data.data_dir() / "mnist", folder)

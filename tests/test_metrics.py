@@ -5,8 +5,8 @@ from course_utils import metrics
 
 
 def test_frechet_distance_of_identical_gaussians_is_zero():
-    mu, sigma = torch.zeros(5), torch.eye(5) * 2
-    assert metrics.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-9)
+    mu, cov = torch.zeros(5), torch.eye(5) * 2
+    assert metrics.frechet_distance(mu, cov, mu, cov) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_frechet_distance_known_answers():
@@ -32,9 +32,9 @@ def test_frechet_distance_is_symmetric_for_general_covariances():
 def test_gaussian_stats_recover_a_known_distribution():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(20_000, 3, generator=g) * torch.tensor([1.0, 2.0, 3.0]) + 5
-    mu, sigma = metrics.gaussian_stats(x)
+    mu, cov = metrics.gaussian_stats(x)
     assert torch.allclose(mu, torch.full((3,), 5.0, dtype=torch.float64), atol=0.05)
-    assert torch.allclose(sigma.diag(), torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64), rtol=0.05)
+    assert torch.allclose(cov.diag(), torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64), rtol=0.05)
 
 
 def test_digit_fid_needs_the_same_count_on_both_sides():

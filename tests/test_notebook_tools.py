@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from course_utils import colab, notebooks
+from course_tools import colab, notebooks
 
 
 def test_solution_regions_become_the_student_placeholder():

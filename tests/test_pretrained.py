@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from course_utils import metrics, pretrained
-from course_utils.samplers import ClassifierFreeGuidance, DDIMSampler, sample
+from course_utils.guidance import ClassifierFreeGuidance
+from course_utils.samplers import DDIMSampler, sample
 
 
 def test_reference_classifier_is_accurate_on_real_test_digits():
@@ -41,9 +42,9 @@ def test_loading_a_ddpm_as_a_classifier_is_refused():
 
 def test_static_is_not_recognised_although_the_classifier_is_confident():
     """The reference classifier calls pure noise an '8' with high confidence; 'recognised' must not count it."""
+    from course_utils.data import mnist_subset
     from course_utils.metrics import classify, evaluate_samples, looks_real
     from course_utils.pretrained import load_classifier
-    from course_utils.data import mnist_subset
 
     classifier = load_classifier()
     static = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)

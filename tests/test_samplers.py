@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from course_utils.guidance import ClassifierFreeGuidance, guided_eps
 from course_utils.model import TinyUNet, UNetConfig
-from course_utils.samplers import ClassifierFreeGuidance, DDIMSampler, DDPMSampler, ddim_invert, guided_eps, sample
+from course_utils.samplers import DDIMSampler, DDPMSampler, ddim_invert, sample
 from course_utils.schedules import make_schedule
 
 SMALL = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
@@ -20,7 +21,7 @@ def model():
 
 
 def test_ddim_eta_one_over_all_steps_has_the_ddpm_posterior_variance(schedule):
-    ddim = DDIMSampler(schedule, num_steps=schedule.num_steps, eta=1.0)
+    ddim = DDIMSampler(schedule, num_steps=schedule.num_timesteps, eta=1.0)
     like = torch.zeros(1, dtype=torch.float64)
     pairs = ddim.timesteps()
     assert pairs == DDPMSampler(schedule).timesteps()

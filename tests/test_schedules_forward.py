@@ -40,7 +40,7 @@ def test_closed_form_matches_iterated_noising_in_mean_and_variance(generator):
 def test_last_step_is_close_to_standard_normal(name, generator):
     s = make_schedule(name, 1000)
     x0 = torch.ones(2000, 1, 28, 28)  # the brightest possible image
-    x = forward.q_sample(x0, s.num_steps - 1, s, generator=generator)
+    x = forward.q_sample(x0, s.num_timesteps - 1, s, generator=generator)
     assert abs(x.mean().item()) < 0.01 and abs(x.std().item() - 1) < 0.01
 
 

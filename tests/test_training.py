@@ -60,7 +60,7 @@ def test_checkpoint_round_trip_and_resume(tmp_path, data):
     state = train_ddpm(new_train_state(cfg), images, checkpoint_path=path, checkpoint_every=3)
     ckpt = read_checkpoint(path, kind="ddpm")
     assert ckpt["train"]["steps_done"] == 6 and ckpt["train"]["seed"] == 0
-    assert ckpt["model_config"] == TINY.to_dict() and ckpt["schedule"] == {"name": "linear", "num_steps": 1000}
+    assert ckpt["model_config"] == TINY.to_dict() and ckpt["schedule"] == {"name": "linear", "num_timesteps": 1000}
 
     model, schedule = load_ddpm(path)
     for a, b in zip(model.state_dict().values(), state.ema.model.state_dict().values()):

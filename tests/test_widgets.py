@@ -98,11 +98,11 @@ def test_render_ddim_title_and_change_with_steps_and_eta(model, schedule, noise)
 
 
 def test_render_guidance_title_and_change_with_digit_and_scale(conditional_model, schedule, noise):
-    base = widgets.render_guidance(conditional_model, schedule, noise, digit=3, scale=1.0, num_steps=2)
+    base = widgets.render_guidance(conditional_model, schedule, noise, digit=3, guidance_scale=1.0, num_steps=2)
     assert len(base.axes) == 1
     assert base.axes[0].get_title() == "digit 3, guidance scale w = 1.0 (no guidance)"
-    other_digit = widgets.render_guidance(conditional_model, schedule, noise, digit=7, scale=1.0, num_steps=2)
-    stronger = widgets.render_guidance(conditional_model, schedule, noise, digit=3, scale=6.0, num_steps=2)
+    other_digit = widgets.render_guidance(conditional_model, schedule, noise, digit=7, guidance_scale=1.0, num_steps=2)
+    stronger = widgets.render_guidance(conditional_model, schedule, noise, digit=3, guidance_scale=6.0, num_steps=2)
     assert not np.allclose(_pixels(base)[0], _pixels(other_digit)[0])
     assert not np.allclose(_pixels(base)[0], _pixels(stronger)[0])
 
@@ -137,7 +137,7 @@ def test_static_fallback_prints_a_note_and_returns_one_figure(monkeypatch, capsy
     for fig in (
         widgets.forward_process_explorer(digit, t=123),
         widgets.ddim_explorer(model, schedule, noise, num_steps=2),
-        widgets.guidance_explorer(conditional_model, schedule, noise, digit=5, scale=2.0, num_steps=2),
+        widgets.guidance_explorer(conditional_model, schedule, noise, digit=5, guidance_scale=2.0, num_steps=2),
     ):
         assert isinstance(fig, plt.Figure)
         assert not plt.fignum_exists(fig.number)  # closed: a notebook shows it once, not twice

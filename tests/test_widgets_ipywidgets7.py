@@ -41,6 +41,8 @@ from course_utils import widgets
 from course_utils.model import TinyUNet, UNetConfig
 from course_utils.schedules import make_schedule
 
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
 tiny = dict(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
 torch.manual_seed(0)
 model, cond = TinyUNet(UNetConfig(**tiny)).eval(), TinyUNet(UNetConfig(num_classes=10, **tiny)).eval()

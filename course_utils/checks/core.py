@@ -11,7 +11,7 @@ Then it says which function the following cells will use, and returns it:
 the student's when it passed, the course's reference otherwise, so a student
 is never stuck. A check never raises and never prints the expected values.
 
-The grader (``python -m course_utils.grading``) reads these same verdict
+The grader (``python -m course_tools.grading``) reads these same verdict
 lines from the executed notebooks, so instructors see what students saw.
 """
 
@@ -20,8 +20,9 @@ from __future__ import annotations
 import copy
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -1,16 +1,17 @@
-"""Checks for notebooks 7 and 8 beyond sampling.py's: classifier guidance, the inpainting merge, Gaussian stats."""
+"""Checks for notebook 7, conditioning and guidance: classifier-free and classifier guidance, the inpainting merge."""
 
 from __future__ import annotations
 
 import torch
 
-from .. import metrics, steering
+from .. import guidance, inpainting
 from ..schedules import make_schedule
 from .core import Case, Exercise, KnownMistake, register, run_check
 
 _g = torch.Generator().manual_seed(2024)
 _schedule = make_schedule("linear", 1000)
 _eps = torch.randn(4, 1, 28, 28, generator=_g)
+_z = torch.randn(4, 1, 28, 28, generator=_g)
 _grad = torch.randn(4, 1, 28, 28, generator=_g)
 _t = torch.tensor([0, 250, 600, 999])
 
@@ -18,11 +19,26 @@ _t = torch.tensor([0, 250, 600, 999])
 def _col(values: torch.Tensor, t) -> torch.Tensor:
     return values[t].view(-1, 1, 1, 1)
 
+register(Exercise("nb07.guided_eps", "07_conditioning_and_guidance", "guided_eps",
+                  "classifier-free guidance, w = 1 meaning no guidance", "easy", guidance.guided_eps))
 
-# ---------------------------------------------------------------- notebook 7
+
+def check_guided_eps(guided_eps):
+    """Check ``guided_eps(eps_cond, eps_uncond, scale)`` = eps_uncond + scale (eps_cond - eps_uncond)."""
+    return run_check(
+        "nb07.guided_eps", guided_eps,
+        [Case((_eps, _z, 3.0), label="w = 3"), Case((_eps, _z, 1.0), label="w = 1"), Case((_eps, _z, 0.0), label="w = 0")],
+        mistakes=(
+            KnownMistake(lambda c, u, w: c + w * (c - u),
+                         "That is the other convention (w = 0 meaning no guidance). The course's: ε(x,∅) + w·(ε(x,y) − ε(x,∅)), so w = 1 is the plain conditional model."),
+            KnownMistake(lambda c, u, w: c + w * (u - c), "The difference points from unconditional to conditional: ε(x,y) − ε(x,∅)."),
+            KnownMistake(lambda c, u, w: w * c, "Start from the unconditional prediction and move w times the difference."),
+        ),
+    )
+
 
 register(Exercise("nb07.classifier_guided_eps", "07_conditioning_and_guidance", "classifier_guided_eps",
-                  "classifier guidance: nudging ε with a classifier's gradient", "medium", steering.classifier_guided_eps))
+                  "classifier guidance: nudging ε with a classifier's gradient", "medium", guidance.classifier_guided_eps))
 
 
 def check_classifier_guided_eps(classifier_guided_eps):
@@ -50,7 +66,7 @@ def check_classifier_guided_eps(classifier_guided_eps):
 
 
 register(Exercise("nb07.inpaint_merge", "07_conditioning_and_guidance", "inpaint_merge",
-                  "inpainting: keeping the known pixels at every step", "easy", steering.inpaint_merge))
+                  "inpainting: keeping the known pixels at every step", "easy", inpainting.inpaint_merge))
 
 
 def check_inpaint_merge(inpaint_merge):
@@ -58,7 +74,7 @@ def check_inpaint_merge(inpaint_merge):
     g = torch.Generator().manual_seed(11)
     generated = torch.randn(4, 1, 28, 28, generator=g)
     known = torch.randn(4, 1, 28, 28, generator=g)
-    shared = steering.half_mask("bottom")
+    shared = inpainting.half_mask("bottom")
     per_image = (torch.rand(4, 1, 28, 28, generator=g) > 0.5).float()
     return run_check(
         "nb07.inpaint_merge", inpaint_merge,
@@ -74,35 +90,3 @@ def check_inpaint_merge(inpaint_merge):
         ),
         generic_hint="mask is 1 where the pixel is known: mask · x_known_t + (1 − mask) · x_generated.",
     )
-
-
-# ---------------------------------------------------------------- notebook 8
-
-register(Exercise("nb08.gaussian_stats", "08_measuring_what_we_made", "gaussian_stats",
-                  "fitting a Gaussian to features: mean and covariance", "easy", metrics.gaussian_stats))
-
-
-def check_gaussian_stats(gaussian_stats):
-    """Check ``gaussian_stats(features) -> (mu (d,), sigma (d, d))`` on float64 features (N, d)."""
-    g = torch.Generator().manual_seed(8)
-    mix = torch.randn(3, 3, generator=g, dtype=torch.float64)
-    small = torch.randn(6, 3, generator=g, dtype=torch.float64) @ mix + 2.0
-    wide = torch.randn(40, 5, generator=g, dtype=torch.float64) * 3 - 1
-
-    def centered(f):
-        return f - f.mean(0)
-
-    return run_check(
-        "nb08.gaussian_stats", gaussian_stats,
-        [Case((small,), label="N = 6 features of size 3"), Case((wide,), label="N = 40 features of size 5")],
-        mistakes=(
-            KnownMistake(lambda f: (f.mean(0), centered(f).T @ centered(f) / f.shape[0]),
-                         "Divide by N − 1, not N (the unbiased estimate, as torch.cov and numpy.cov do)."),
-            KnownMistake(lambda f: (f.mean(0), f.T @ f / (f.shape[0] - 1)),
-                         "Subtract the mean from the features before multiplying them."),
-        ),
-        generic_hint="mu = features.mean(0); centre the features; sigma = centred.T @ centred / (N − 1).",
-    )
-
-
-__all__ = ["check_classifier_guided_eps", "check_inpaint_merge", "check_gaussian_stats"]

@@ -1,10 +1,10 @@
-"""Classifier guidance with a noise-aware classifier, and inpainting (course_utils.steering)."""
+"""Classifier guidance with a noise-aware classifier (guidance, classifier), and inpainting (inpainting)."""
 
 import pytest
 import torch
 from torch.nn import functional as F
 
-from course_utils import steering
+from course_utils import classifier, guidance, inpainting
 from course_utils.model import TinyUNet, UNetConfig
 from course_utils.samplers import DDIMSampler, DDPMSampler
 from course_utils.schedules import make_schedule
@@ -21,7 +21,7 @@ def _tiny_unet(num_classes=None):
 
 def _classifier():
     torch.manual_seed(0)
-    return steering.NoisyDigitClassifier().eval().requires_grad_(False)
+    return classifier.NoisyDigitClassifier().eval().requires_grad_(False)
 
 
 def test_noise_aware_classifier_shapes_and_scalar_t():
@@ -34,10 +34,10 @@ def test_noise_aware_classifier_shapes_and_scalar_t():
 def test_training_runs_and_returns_a_frozen_model_in_eval_mode():
     images = torch.rand(64, 1, 28, 28) * 2 - 1
     labels = torch.randint(10, (64,))
-    clf, losses = steering.train_noisy_classifier(images, labels, S, steps=5, batch_size=16, seed=1)
+    clf, losses = classifier.train_noisy_classifier(images, labels, S, steps=5, batch_size=16, seed=1)
     assert len(losses) == 5 and all(torch.isfinite(torch.tensor(losses)))
     assert not clf.training and not any(p.requires_grad for p in clf.parameters())
-    again, losses_again = steering.train_noisy_classifier(images, labels, S, steps=5, batch_size=16, seed=1)
+    again, losses_again = classifier.train_noisy_classifier(images, labels, S, steps=5, batch_size=16, seed=1)
     assert losses == losses_again  # seeded
 
 
@@ -46,16 +46,17 @@ def test_noisy_accuracy_takes_noise_aware_and_plain_classifiers():
     clf = _classifier()
     plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
     for c in (clf, plain):
-        acc = steering.noisy_accuracy(c, images, labels, 300, S, batch_size=7)
+        acc = classifier.accuracy(c, images, labels, noised_to=300, schedule=S, batch_size=7)
         assert 0.0 <= acc <= 1.0
-    assert steering.noisy_accuracy(clf, images, labels, 300, S) == steering.noisy_accuracy(clf, images, labels, 300, S)
+    once, again = (classifier.accuracy(clf, images, labels, noised_to=300, schedule=S) for _ in range(2))
+    assert once == again
 
 
 def test_log_prob_grad_is_per_image_and_works_under_no_grad():
     clf = _classifier()
     x, t, y = torch.randn(3, 1, 28, 28), torch.tensor([10, 400, 900]), torch.tensor([1, 5, 9])
     with torch.no_grad():
-        grad = steering.log_prob_grad(clf, x, t, y)
+        grad = guidance.log_prob_grad(clf, x, t, y)
     for i in range(3):
         xi = x[i : i + 1].clone().requires_grad_(True)
         F.log_softmax(clf(xi, t[i : i + 1]), 1)[0, y[i]].backward()
@@ -64,8 +65,8 @@ def test_log_prob_grad_is_per_image_and_works_under_no_grad():
 
 def test_classifier_guided_eps_formula_and_scale_zero():
     eps, grad, t = torch.randn(2, 1, 28, 28), torch.randn(2, 1, 28, 28), torch.tensor([100, 800])
-    assert torch.equal(steering.classifier_guided_eps(eps, grad, t, S, 0.0), eps)
-    got = steering.classifier_guided_eps(eps, grad, t, S, 2.0)
+    assert torch.equal(guidance.classifier_guided_eps(eps, grad, t, S, 0.0), eps)
+    got = guidance.classifier_guided_eps(eps, grad, t, S, 2.0)
     expected = eps - 2.0 * S.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1) * grad
     assert torch.allclose(got, expected)
 
@@ -74,7 +75,7 @@ def test_guidance_moves_x_towards_the_label():
     """Stepping x_t against the eps correction raises log p(y | x_t, t), to first order."""
     model, clf = _tiny_unet(), _classifier()
     x, t, y = torch.randn(4, 1, 28, 28), torch.full((4,), 300), torch.tensor([0, 3, 6, 9])
-    guided = steering.ClassifierGuidance(model, clf, S, scale=5.0)
+    guided = guidance.ClassifierGuidance(model, clf, S, classifier_scale=5.0)
     with torch.no_grad():
         correction = guided(x, t, y) - model(x, t)
         before = F.log_softmax(clf(x, t), 1)[torch.arange(4), y]
@@ -87,21 +88,21 @@ def test_classifier_guidance_wraps_conditional_and_unconditional_models():
     x, t, y = torch.randn(2, 1, 28, 28), torch.tensor([5, 500]), torch.tensor([2, 7])
     for model in (_tiny_unet(), _tiny_unet(num_classes=10)):
         plain = model(x, t, y) if model.is_conditional else model(x, t)
-        assert torch.equal(steering.ClassifierGuidance(model, clf, S, 0.0)(x, t, y), plain)
-        assert steering.ClassifierGuidance(model, clf, S, 1.0)(x, t, y).shape == x.shape
+        assert torch.equal(guidance.ClassifierGuidance(model, clf, S, 0.0)(x, t, y), plain)
+        assert guidance.ClassifierGuidance(model, clf, S, 1.0)(x, t, y).shape == x.shape
     with pytest.raises(ValueError, match="labels"):
-        steering.ClassifierGuidance(_tiny_unet(), clf, S, 1.0)(x, t)
+        guidance.ClassifierGuidance(_tiny_unet(), clf, S, 1.0)(x, t)
 
 
 def test_inpaint_merge_and_half_mask():
-    mask = steering.half_mask("bottom")
+    mask = inpainting.half_mask("bottom")
     assert mask.shape == (1, 1, 28, 28) and mask.mean() == 0.5 and mask[0, 0, 0].eq(1).all() and mask[0, 0, -1].eq(0).all()
     a, b = torch.zeros(2, 1, 28, 28), torch.ones(2, 1, 28, 28)
-    merged = steering.inpaint_merge(a, b, mask)
+    merged = inpainting.inpaint_merge(a, b, mask)
     assert torch.equal(merged[:, :, :14], b[:, :, :14]) and torch.equal(merged[:, :, 14:], a[:, :, 14:])
-    assert steering.half_mask("left")[0, 0, :, 0].eq(0).all()
+    assert inpainting.half_mask("left")[0, 0, :, 0].eq(0).all()
     with pytest.raises(ValueError):
-        steering.half_mask("middle")
+        inpainting.half_mask("middle")
 
 
 @pytest.mark.parametrize("sampler", [DDIMSampler(S, num_steps=5), DDIMSampler(S, num_steps=5, eta=1.0)])
@@ -109,8 +110,8 @@ def test_inpaint_merge_and_half_mask():
 def test_inpaint_keeps_the_known_pixels_exactly_and_is_seeded(sampler, resample):
     model = _tiny_unet()
     known = torch.rand(2, 1, 28, 28) * 2 - 1
-    mask = steering.half_mask("right")
-    run = lambda: steering.inpaint(model, sampler, known, mask, generator=torch.Generator().manual_seed(0),  # noqa: E731
+    mask = inpainting.half_mask("right")
+    run = lambda: inpainting.inpaint(model, sampler, known, mask, generator=torch.Generator().manual_seed(0),  # noqa: E731
                                    resample=resample, show_progress=False)
     out = run()
     assert out.images.shape == known.shape and len(out.timesteps) == 5
@@ -126,13 +127,13 @@ def test_inpaint_with_labels_and_a_custom_merge():
 
     def merge(x, k, m):
         calls.append(1)
-        return steering.inpaint_merge(x, k, m)
+        return inpainting.inpaint_merge(x, k, m)
 
-    out = steering.inpaint(model, DDIMSampler(S, num_steps=4), known, steering.half_mask(), labels=torch.tensor([1, 2]),
+    out = inpainting.inpaint(model, DDIMSampler(S, num_steps=4), known, inpainting.half_mask(), labels=torch.tensor([1, 2]),
                            generator=torch.Generator().manual_seed(0), merge=merge, show_progress=False)
     assert len(calls) == 4 and torch.equal(out.images[:, :, :14], known[:, :, :14])
     with pytest.raises(ValueError):
-        steering.inpaint(model, DDPMSampler(S), known, steering.half_mask(), resample=0)
+        inpainting.inpaint(model, DDPMSampler(S), known, inpainting.half_mask(), resample=0)
 
 
 def test_class_spread_is_zero_for_collapsed_classes_and_grows_with_scale():

@@ -1,7 +1,7 @@
 """Student copies are generated from the solution notebooks, never edited by hand.
 
-    python -m course_utils.notebooks build     # notebooks/solutions/*.ipynb -> notebooks/*.ipynb
-    python -m course_utils.notebooks check     # exit 1 if any student copy is out of date (CI runs this)
+    python -m course_tools.notebooks build     # notebooks/solutions/*.ipynb -> notebooks/*.ipynb
+    python -m course_tools.notebooks check     # exit 1 if any student copy is out of date (CI runs this)
 
 The solution notebooks are the single source of truth. In them, the part of
 an exercise the student writes is fenced by nbgrader's markers:
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -117,7 +116,7 @@ def build(solutions: Path = SOLUTIONS_DIR, students: Path = STUDENT_DIR, check_o
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.notebooks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_tools.notebooks", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["build", "check"])
     args = parser.parse_args(argv)
     try:
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if changed:
             for p in changed:
                 reason = "has no solution notebook" if not (SOLUTIONS_DIR / p.name).exists() else "is out of date"
-                print(f"{p.relative_to(ROOT)} {reason}; run `python -m course_utils.notebooks build`")
+                print(f"{p.relative_to(ROOT)} {reason}; run `python -m course_tools.notebooks build`")
             return 1
         print("student notebooks are up to date")
         return 0

@@ -1,65 +1,18 @@
-"""Extra checks for notebooks 5 and 6: the posterior variance, DDIM's σ(η), and slerp between noises.
-
-(The one-step checks of these notebooks, ``check_ddpm_step`` and ``check_ddim_step``, are in sampling.py.)
-"""
+"""Checks for notebook 6, DDIM: sigma(eta), one DDIM step, slerp between noises."""
 
 from __future__ import annotations
 
 import torch
 
 from .. import samplers
-from ..schedules import linear_betas, cosine_betas, schedule_from_betas
+from ..schedules import linear_betas, make_schedule, schedule_from_betas
 from .core import Case, Exercise, KnownMistake, register, run_check
 
 _g = torch.Generator().manual_seed(2468)
-
-
-def _abar(betas: torch.Tensor) -> torch.Tensor:
-    return torch.cumprod(1 - betas, 0)
-
-
-def _abar_prev(betas: torch.Tensor) -> torch.Tensor:
-    a = _abar(betas)
-    return torch.cat([torch.ones(1, dtype=a.dtype), a[:-1]])
-
-
-# ---------------------------------------------------------------- notebook 5
-
-
-def posterior_variance_reference(betas: torch.Tensor) -> torch.Tensor:
-    """β̃_t = β_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t) for every t, with ᾱ_{-1} = 1: the schedule's own formula."""
-    return schedule_from_betas("exercise", betas).posterior_variance.to(betas.dtype)
-
-
-register(Exercise("nb05.posterior_variance", "05_sampling_with_ddpm", "posterior_variance",
-                  "the variance σ_t² = β̃_t of the fresh noise in a DDPM step", "easy", posterior_variance_reference))
-
-
-def check_posterior_variance(posterior_variance):
-    """Check ``posterior_variance(betas) -> (T,) tensor`` of β̃_t."""
-    short = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])
-    return run_check(
-        "nb05.posterior_variance", posterior_variance,
-        [Case((linear_betas(1000).float(),), label="linear schedule, T = 1000"),
-         Case((cosine_betas(50).float(),), label="cosine schedule, T = 50"),
-         Case((short,), label="five made-up betas")],
-        mistakes=(
-            KnownMistake(lambda b: b.clone(),
-                         "That is β_t itself: the numerator needs 1 − ᾱ_{t−1}, one step *earlier* than the 1 − ᾱ_t below it."),
-            KnownMistake(lambda b: b * (1 - torch.cat([torch.zeros(1), _abar(b)[:-1]])) / (1 - _abar(b)),
-                         "ᾱ_{−1} = 1 (the clean image has all its signal), so β̃_0 = 0: start ᾱ_{t−1} with a 1, not a 0."),
-            KnownMistake(lambda b: (b * (1 - _abar_prev(b)) / (1 - _abar(b))).sqrt(),
-                         "β̃_t is a variance; the square root (the standard deviation σ_t) comes later, in the step."),
-            KnownMistake(lambda b: (1 - _abar_prev(b)) / (1 - _abar(b)),
-                         "Multiply by β_t: β̃_t = β_t · (1 − ᾱ_{t−1}) / (1 − ᾱ_t)."),
-            KnownMistake(lambda b: b * (1 - _abar_prev(b)) / (1 - b),
-                         "The denominator is 1 − ᾱ_t (the cumulative product), not 1 − α_t."),
-        ),
-        generic_hint="alphas_cumprod = torch.cumprod(1 - betas, 0); put a 1 in front of all but its last value for ᾱ_{t−1}.",
-    )
-
-
-# ---------------------------------------------------------------- notebook 6
+_schedule = make_schedule("linear", 1000)
+_x0 = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1
+_eps = torch.randn(4, 1, 28, 28, generator=_g)
+_z = torch.randn(4, 1, 28, 28, generator=_g)
 
 register(Exercise("nb06.ddim_sigma", "06_ddim_fast_deterministic_sampling", "ddim_sigma",
                   "σ(η), DDIM's fresh-noise level (Eq. 16 of Song et al. 2021)", "medium", samplers.ddim_sigma))
@@ -89,6 +42,34 @@ def check_ddim_sigma(ddim_sigma):
                          "The second factor is 1 − ᾱ_t/ᾱ_prev (ᾱ_t < ᾱ_prev, so it lies between 0 and 1)."),
         ),
         generic_hint="σ = η · √((1 − ᾱ_prev) / (1 − ᾱ_t)) · √(1 − ᾱ_t / ᾱ_prev); work with tensors (torch.sqrt or .sqrt()).",
+    )
+
+
+register(Exercise("nb06.ddim_step", "06_ddim_fast_deterministic_sampling", "ddim_step",
+                  "one DDIM update and the meaning of η", "hard", samplers.ddim_step))
+
+
+def check_ddim_step(ddim_step):
+    """Check ``ddim_step(x_t, eps, abar_t, abar_prev, eta, z) -> x_prev``."""
+    x_t = _x0 * 0.6 + _eps * 0.8
+    a_t, a_prev = _schedule.alphas_cumprod[600], _schedule.alphas_cumprod[400]
+
+    def x0_hat(x, e, a):
+        return (x - (1 - a).sqrt() * e) / a.sqrt()
+
+    return run_check(
+        "nb06.ddim_step", ddim_step,
+        [Case((x_t, _eps, a_t, a_prev, 0.0, _z), label="η = 0"), Case((x_t, _eps, a_t, a_prev, 1.0, _z), label="η = 1"),
+         Case((x_t, _eps, a_t, torch.tensor(1.0), 0.0, _z), label="last step, abar_prev = 1")],
+        mistakes=(
+            KnownMistake(lambda x, e, a, ap, eta, z: ap.sqrt() * x0_hat(x, e, a) + (1 - ap).sqrt() * e,
+                         "With η > 0 the direction term is √(1 - ᾱ_prev - σ²)·ε and you add σ·z."),
+            KnownMistake(lambda x, e, a, ap, eta, z: ap * x0_hat(x, e, a) + (1 - ap) * e,
+                         "Square roots: √ᾱ_prev in front of x̂₀ and √(1-ᾱ_prev) in front of ε."),
+            KnownMistake(lambda x, e, a, ap, eta, z: ap.sqrt() * (x + (1 - a).sqrt() * e) / a.sqrt() + (1 - ap).sqrt() * e,
+                         "Sign error in x̂₀ = (x_t − √(1-ᾱ_t) ε) / √ᾱ_t."),
+        ),
+        generic_hint="σ = η·√((1-ᾱ_prev)/(1-ᾱ_t))·√(1-ᾱ_t/ᾱ_prev); x_prev = √ᾱ_prev x̂₀ + √(1-ᾱ_prev-σ²) ε + σ z.",
     )
 
 
@@ -130,6 +111,3 @@ def check_slerp(slerp):
         ),
         generic_hint="cos θ = <z0, z1> / (|z0| |z1|) per image (shape (B,)); reshape θ to (B, 1, 1, 1) before mixing.",
     )
-
-
-__all__ = ["check_posterior_variance", "check_ddim_sigma", "check_slerp", "posterior_variance_reference"]

@@ -1,6 +1,6 @@
 """Grade a folder of submitted student notebooks with the same checks students ran.
 
-    python -m course_utils.grading SUBMISSIONS --out gradebook
+    python -m course_tools.grading SUBMISSIONS --out gradebook
 
 SUBMISSIONS holds one folder per student, each with that student's notebooks
 (``SUBMISSIONS/ada/01_adding_noise_by_hand.ipynb``, ...). Every notebook is
@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checks import EXERCISES, VERDICT_PATTERN
+from course_utils.checks import EXERCISES, VERDICT_PATTERN
 
 
 @dataclass
@@ -127,7 +127,7 @@ def write_gradebook(grades: list[Grade], out: Path) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grading", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_tools.grading", description=__doc__.split("\n")[0])
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder of notebooks per student")
     parser.add_argument("--out", type=Path, default=Path("gradebook"), help="gradebook path without extension")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook")

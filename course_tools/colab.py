@@ -3,10 +3,10 @@
 The course repository and the ref (tag or branch) that Colab installs from
 are set here, once. After a fork or a release, change them and run
 
-    python -m course_utils.colab sync       # rewrite every badge and setup cell
-    python -m course_utils.notebooks build  # regenerate the student copies
+    python -m course_tools.colab sync       # rewrite every badge and setup cell
+    python -m course_tools.notebooks build  # regenerate the student copies
 
-``python -m course_utils.colab check`` (run by the tests) fails when a
+``python -m course_tools.colab check`` (run by the tests) fails when a
 notebook's badge or setup cell, or a badge in the README's course map, disagrees
 with this setting.
 """
@@ -22,7 +22,8 @@ from pathlib import Path
 REPOSITORY = "diffusion-course/diffusion-course"  # GitHub owner/name
 REF = "main"  # the tag or branch Colab installs course_utils and data/ from
 
-SETUP_MARKER = "# Course setup (written by `python -m course_utils.colab sync`)"
+SETUP_PREFIX = "# Course setup (written by "  # what every version of the setup cell starts with
+SETUP_MARKER = SETUP_PREFIX + "`python -m course_tools.colab sync`)"
 BADGE_PREFIX = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -90,7 +91,7 @@ def sync_notebook(nb: dict, notebook_path: str) -> dict:
     lines = _source(first_md).split("\n")
     lines = [line for line in lines if not line.startswith(BADGE_PREFIX)]
     first_md["source"] = _lines("\n".join([badge(notebook_path)] + lines))
-    setup = next((c for c in cells if c["cell_type"] == "code" and _source(c).startswith(SETUP_MARKER)), None)
+    setup = next((c for c in cells if c["cell_type"] == "code" and _source(c).startswith(SETUP_PREFIX)), None)
     if setup is None:
         setup = {"cell_type": "code", "execution_count": None, "id": "course-setup", "metadata": {}, "outputs": [],
                  "source": []}
@@ -108,7 +109,7 @@ def problems(notebook_path: Path) -> list[str]:
     if not any(badge(rel) in t for t in text if t):
         found.append(f"{rel}: the Colab badge is missing or does not point at {REPOSITORY}@{REF}")
     if not any(t == setup_cell_source() for t in text):
-        found.append(f"{rel}: the setup cell is missing or differs from `python -m course_utils.colab sync`")
+        found.append(f"{rel}: the setup cell is missing or differs from `python -m course_tools.colab sync`")
     return found
 
 
@@ -124,7 +125,7 @@ def all_problems() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from .notebooks import SOLUTIONS_DIR, STUDENT_DIR, dumps
 
-    parser = argparse.ArgumentParser(prog="python -m course_utils.colab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_tools.colab", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["sync", "check"])
     args = parser.parse_args(argv)
     if args.command == "check":
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         nb = json.loads(path.read_text(encoding="utf-8"))
         path.write_text(dumps(sync_notebook(nb, path.relative_to(ROOT).as_posix())), encoding="utf-8")
     README.write_text(sync_readme(README.read_text(encoding="utf-8")), encoding="utf-8")
-    print("solution notebooks and README synced; run `python -m course_utils.notebooks build` for the student copies")
+    print("solution notebooks and README synced; run `python -m course_tools.notebooks build` for the student copies")
     return 0
 
 
