@@ -3,8 +3,12 @@
 import csv
 
 import pytest
+import torch
 
 from course_utils import bench
+from course_utils.metrics import evaluate_samples
+from course_utils.pretrained import load_classifier, load_ddpm
+from course_utils.samplers import DDIMSampler, sample
 
 
 def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
@@ -21,8 +25,18 @@ def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
     assert table[0] == bench.HEADER and len(table) == 2
 
 
-def test_no_guidance_scale_is_labelled():
-    assert bench.NO_GUIDANCE == 1.0 and bench.NO_GUIDANCE in bench.GUIDANCE_SCALES
+def test_conditional_rows_score_each_guidance_scale_and_name_the_special_ones():
+    rows = bench.run_benchmark(20, which="cond", guidance_scales=[0.0, 1.0, 3.0], batch_size=20, device="cpu")
+    assert [r.guidance for r in rows] == ["w=0 (unconditional)", "w=1 (no guidance)", "w=3"]
+    assert all(r.model == "cond" and r.steps == bench.GUIDED_STEPS and r.class_accuracy is not None for r in rows)
+    # w = 1 is the plain conditional model: the same noise and labels through sample() score the same
+    model, schedule = load_ddpm("cond")
+    noise = torch.randn(20, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(20) % 10
+    plain = sample(model, DDIMSampler(schedule, bench.GUIDED_STEPS), noise=noise, labels=labels, show_progress=False)
+    report = evaluate_samples(load_classifier(), plain.images, labels, floor=rows[1].floor)
+    assert report.digit_fid == pytest.approx(rows[1].digit_fid, rel=1e-4)
+    assert report.class_accuracy == rows[1].class_accuracy
 
 
 def test_rows_are_parsed_and_bad_ones_explained():

@@ -18,8 +18,19 @@ def test_set_seed_makes_draws_repeat():
     assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
-def test_device_pick_and_override(monkeypatch):
-    assert env.pick_device().type in {"cpu", "cuda", "mps"}
+def test_device_pick_prefers_cuda_then_mps_then_cpu_and_can_be_overridden(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    mps = getattr(torch.backends, "mps", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert env.pick_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if mps is not None:
+        monkeypatch.setattr(mps, "is_available", lambda: True)
+        assert env.pick_device() == torch.device("mps")
+        monkeypatch.setattr(mps, "is_available", lambda: False)
+    assert env.pick_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert env.pick_device("cpu") == torch.device("cpu")  # an explicit choice wins
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     assert env.pick_device() == torch.device("cpu")
 

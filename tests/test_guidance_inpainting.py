@@ -41,17 +41,6 @@ def test_training_runs_and_returns_a_frozen_model_in_eval_mode():
     assert losses == losses_again  # seeded
 
 
-def test_noisy_accuracy_takes_noise_aware_and_plain_classifiers():
-    images, labels = torch.rand(20, 1, 28, 28) * 2 - 1, torch.randint(10, (20,))
-    clf = _classifier()
-    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
-    for c in (clf, plain):
-        acc = classifier.accuracy(c, images, labels, noised_to=300, schedule=S, batch_size=7)
-        assert 0.0 <= acc <= 1.0
-    once, again = (classifier.accuracy(clf, images, labels, noised_to=300, schedule=S) for _ in range(2))
-    assert once == again
-
-
 def test_log_prob_grad_is_per_image_and_works_under_no_grad():
     clf = _classifier()
     x, t, y = torch.randn(3, 1, 28, 28), torch.tensor([10, 400, 900]), torch.tensor([1, 5, 9])

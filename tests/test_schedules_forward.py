@@ -83,3 +83,36 @@ def test_out_of_range_timestep_is_a_clear_error():
     s = make_schedule("linear", 100)
     with pytest.raises(ValueError, match=r"\[0, 99\]"):
         forward.q_sample(torch.zeros(1, 1, 28, 28), 100, s)
+
+
+def test_cosine_betas_are_clipped_at_max_beta():
+    from course_utils.schedules import cosine_alphas_cumprod, cosine_betas
+
+    raw = 1 - cosine_alphas_cumprod(1000)[1:] / cosine_alphas_cumprod(1000)[:-1]
+    assert raw.max() > 0.999  # the last step of the unclipped schedule would remove all the signal
+    clipped = cosine_betas(1000)
+    assert clipped.max() == pytest.approx(0.999) and torch.equal(clipped[raw <= 0.999], raw[raw <= 0.999])
+    assert cosine_betas(1000, max_beta=0.5).max() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("T", [50, 200, 4000])
+def test_linear_betas_rescale_for_other_T_so_the_total_noise_stays_comparable(T):
+    from course_utils.schedules import linear_betas
+
+    betas = linear_betas(T)
+    assert betas.shape == (T,)
+    assert betas[0].item() == pytest.approx(1e-4 * 1000 / T) and betas[-1].item() == pytest.approx(0.02 * 1000 / T)
+    # the same endpoints stretched over T steps leave about as much signal at the end as T = 1000 does
+    final_abar = make_schedule("linear", T).alphas_cumprod[-1].item()
+    assert final_abar < 1e-3 and make_schedule("linear", T).num_timesteps == T
+
+
+def test_q_renoise_goes_from_one_step_to_a_later_one_in_distribution(generator):
+    s = make_schedule("linear", 1000)
+    x_s = torch.full((20_000, 1, 1, 1), 0.5)
+    x_t = forward.q_renoise(x_s, 100, 400, s, generator=generator)
+    ratio = s.alphas_cumprod[400] / s.alphas_cumprod[100]
+    assert x_t.mean().item() == pytest.approx((ratio.sqrt() * 0.5).item(), abs=0.02)
+    assert x_t.var().item() == pytest.approx((1 - ratio).item(), abs=0.02)
+    with pytest.raises(ValueError, match="noisier step"):
+        forward.q_renoise(x_s, 400, 100, s)
