@@ -15,6 +15,8 @@ One module per concern, each readable in one sitting:
     metrics      digit-FID, confidence, recognised %, class accuracy
     pretrained   the shipped checkpoints in data/
     bench        the sampler benchmark (python -m course_utils.bench)
+    train        the training command (python -m course_utils.train)
+    recipes      the stages that made each shipped model (python -m course_utils.recipes)
     checkpoints  safe saving and loading
     plotting     grids, histograms, loss curves, animations
     widgets      sliders to explore the forward process, DDIM and guidance

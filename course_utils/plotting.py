@@ -29,13 +29,52 @@ def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.T
     return grid
 
 
+def _imshow_gray(ax, pixels: torch.Tensor):
+    """The one ``imshow`` call: a (H, W) array of display values in [0, 1], grey, pixels unsmoothed."""
+    return ax.imshow(pixels.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+
+
+def draw_image(ax, image: torch.Tensor, title: str | None = None, ylabel: str | None = None, fontsize: float = 9):
+    """Draw one image (C, H, W) or (H, W) in [-1, 1] in grey on ``ax``, without ticks.
+
+    The one place a single image panel is drawn; ``ylabel`` names a row of panels (written
+    horizontally, left of the image).
+    """
+    _imshow_gray(ax, to_display(image.reshape(-1, *image.shape[-2:])[0]))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel, rotation=0, ha="right", va="center", fontsize=fontsize)
+    return ax
+
+
+def show_labelled_rows(rows: dict[str, torch.Tensor], n: int = 8, title: str | None = None,
+                       size: float = 0.95, label_width: float = 1.6):
+    """One row of ``n`` images per entry of ``rows`` ({"row label": (N, 1, H, W) images in [-1, 1]}).
+
+    Returns the figure; the labels are written left of each row.
+    """
+    fig, axes = plt.subplots(len(rows), 1, figsize=(size * n + label_width, 1.1 * size * len(rows)), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items()):
+        _imshow_gray(ax, image_grid(images[:n], nrow=n))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        axes[0, 0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, size: float = 1.0):
     """Show a grid of images (N, 1, 28, 28) in [-1, 1]; returns the matplotlib Axes."""
     grid = image_grid(images, nrow)
     if ax is None:
         rows = grid.shape[0] / grid.shape[1] * nrow
         _, ax = plt.subplots(figsize=(size * nrow, max(size * rows, 1.0)))
-    ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    _imshow_gray(ax, grid)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -47,11 +86,8 @@ def show_row(images: list[torch.Tensor] | torch.Tensor, titles: list[str] | None
     n = len(images)
     fig, axes = plt.subplots(1, n, figsize=(size * n, size * 1.15), squeeze=False)
     for i, ax in enumerate(axes[0]):
-        img = images[i]
-        ax.imshow(to_display(img.reshape(-1, *img.shape[-2:])[0]).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        draw_image(ax, images[i], title=titles[i] if titles else None)
         ax.set_axis_off()
-        if titles:
-            ax.set_title(titles[i], fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -100,7 +136,7 @@ def animate_frames(frames: list[torch.Tensor], titles: list[str] | None = None, 
     rows = grids[0].shape[0] / grids[0].shape[1] * nrow
     fig, ax = plt.subplots(figsize=(size * nrow, max(size * rows, 1.0)))
     ax.set_axis_off()
-    im = ax.imshow(grids[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    im = _imshow_gray(ax, grids[0])
     title = ax.set_title(titles[0] if titles else "")
 
     def update(i):

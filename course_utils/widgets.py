@@ -31,7 +31,7 @@ import torch
 from .env import env_flag
 from .forward import q_sample
 from .guidance import ClassifierFreeGuidance
-from .plotting import show_images, to_display
+from .plotting import draw_image, show_images
 from .samplers import DDIMSampler, sample
 from .schedules import NoiseSchedule, make_schedule, snr_db
 
@@ -149,9 +149,9 @@ def render_forward(
     for ax, (name, schedule) in zip(axes[0], schedules.items()):
         x_t = q_sample(x0, t, schedule, noise)
         abar = schedule.alphas_cumprod[t]
-        ax.imshow(to_display(x_t[0, 0]).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        draw_image(ax, x_t[0], title=f"{name}, t = {t}\nᾱ_t = {float(abar):.3g}, SNR {float(snr_db(abar)):+.1f} dB",
+                   fontsize=10)
         ax.set_axis_off()
-        ax.set_title(f"{name}, t = {t}\nᾱ_t = {float(abar):.3g}, SNR {float(snr_db(abar)):+.1f} dB", fontsize=10)
     return fig
 
 
