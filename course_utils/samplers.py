@@ -6,6 +6,9 @@ The model is an argument, never a global. Every sampler has the same loop
     sampler.timesteps()                       -> [(t, t_prev), ...] from noisy to clean
     sampler.step(eps, t, t_prev, x_t, gen)    -> (x_{t_prev}, x0_hat)
 
+A multistep sampler (:class:`DPMSolverSampler`) may also remember what earlier steps predicted;
+it then has ``sampler.reset()``, which :func:`sample` calls before every run.
+
 ``t_prev = -1`` means "the clean image". Any callable ``model(x_t, t, labels)``
 that returns eps works, including the guidance wrappers of :mod:`course_utils.guidance`.
 :func:`call_model` is the one place that calls a model with or without labels.
@@ -180,6 +183,81 @@ class DDIMSampler:
         return x_prev, x0_hat
 
 
+class DPMSolverSampler:
+    """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2), and its stochastic variant.
+
+    A second-order multistep solver of the same ODE that deterministic DDIM follows. In the
+    half-log-SNR lambda_t = log(alpha_t / sigma_t), with alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t),
+    a step from s to t (h = lambda_t - lambda_s > 0) is
+
+        x0_hat = (x_s - sigma_s eps) / alpha_s                                  (clipped to [-1, 1])
+        D      = x0_hat + (x0_hat - x0_hat_prev) / (2 r),   r = h_prev / h      (first step: D = x0_hat)
+        x_t    = (sigma_t / sigma_s) x_s - alpha_t (exp(-h) - 1) D              (Eq. 19 with the 2M correction)
+
+    With D = x0_hat this is exactly deterministic DDIM; the correction uses the x0_hat of the
+    previous step (kept between steps, so no extra network call) to make the step second order:
+    fewer, larger steps stay accurate. ``stochastic=True`` gives SDE-DPM-Solver++(2M) (Lu et al.
+    2022, Sec. 5; diffusers' "sde-dpmsolver++"), which adds fresh noise like DDPM:
+
+        x_t = (sigma_t / sigma_s) exp(-h) x_s + alpha_t (1 - exp(-2h)) D + sigma_t sqrt(1 - exp(-2h)) z
+
+    Timesteps are spread like DDIM's: ``num_steps`` network calls from T-1 down to 0. The last step
+    (to the clean image, sigma = 0, an infinite h) is first order and returns x0_hat. With
+    ``lower_order_final`` (the default, as in the DPM-Solver++ reference code) the step before it,
+    into t = 0, is first order too: with evenly spaced t its h in lambda is the largest of the run
+    (several times the one before), and extrapolating x0_hat that far is unstable.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, num_steps: int = 20, stochastic: bool = False, clip_x0: bool = True,
+                 lower_order_final: bool = True):
+        self._ddim = DDIMSampler(schedule, num_steps)  # the same timesteps, and the same argument checks
+        self.schedule = schedule
+        self.num_steps = num_steps
+        self.stochastic = stochastic
+        self.clip_x0 = clip_x0
+        self.lower_order_final = lower_order_final
+        self.name = "SDE-DPM++2M" if stochastic else "DPM++2M"
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous step's x0_hat: :func:`sample` calls this before every run."""
+        self._previous: tuple[torch.Tensor, torch.Tensor] | None = None  # (x0_hat, lambda) of the last step
+
+    def timesteps(self) -> list[tuple[int, int]]:
+        return self._ddim.timesteps()
+
+    def _alpha_sigma_lambda(self, t: int, like: torch.Tensor):
+        abar = self.schedule.abar(t, like).double()
+        alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
+        return alpha, sigma, alpha.log() - sigma.log()
+
+    def step(self, eps, t: int, t_prev: int, x_t, generator=None):
+        x0_hat = predict_x0_from_eps(x_t, t, eps, self.schedule)
+        if self.clip_x0:
+            x0_hat = x0_hat.clamp(-1, 1)
+        if t_prev < 0:  # the clean image: sigma = 0, lambda = infinity; a first-order step lands on x0_hat
+            self.reset()
+            return x0_hat, x0_hat
+        alpha_s, sigma_s, lambda_s = self._alpha_sigma_lambda(t, x_t)
+        alpha_t, sigma_t, lambda_t = self._alpha_sigma_lambda(t_prev, x_t)
+        h = lambda_t - lambda_s
+        d = x0_hat
+        first_order = self.lower_order_final and t_prev == self.timesteps()[-1][0]  # the step into the last t
+        if self._previous is not None and not first_order:
+            x0_hat_prev, lambda_prev = self._previous
+            r = (lambda_s - lambda_prev) / h
+            d = x0_hat + (x0_hat - x0_hat_prev) / (2 * r).to(x_t.dtype)
+        self._previous = (x0_hat, lambda_s)
+        cast = {"dtype": x_t.dtype}
+        if not self.stochastic:
+            x_prev = (sigma_t / sigma_s).to(**cast) * x_t - (alpha_t * torch.expm1(-h)).to(**cast) * d
+        else:
+            z = randn_like(x_t, generator)
+            x_prev = ((sigma_t / sigma_s) * torch.exp(-h)).to(**cast) * x_t \
+                - (alpha_t * torch.expm1(-2 * h)).to(**cast) * d + (sigma_t * (-torch.expm1(-2 * h)).sqrt()).to(**cast) * z
+        return x_prev, x0_hat
+
+
 def call_model(model, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """eps_theta(x_t, t[, labels]): the one place a sampler calls a model.
 
@@ -268,6 +346,11 @@ def sample(
         raise ValueError(f"noise must hold at least one image (N, C, H, W), got shape {tuple(noise.shape)}")
     if not bool(torch.isfinite(noise).all()):
         raise ValueError("the starting noise contains NaN or infinity; draw it with torch.randn")
+    if hasattr(sampler, "reset"):  # a multistep sampler keeps state between steps: start clean
+        if repeats > 1:
+            raise ValueError(f"{sampler.name} remembers its previous step, so it cannot repeat steps (repeats > 1, "
+                             "RePaint's resampling); use DDPMSampler or DDIMSampler for that")
+        sampler.reset()
     device = torch.device(device) if device is not None else model_device(model, noise.device)
     x = noise.to(device)  # a new tensor on `device` (or the caller's, never changed in place)
     labels = check_labels(labels, x.shape[0], device)
