@@ -151,7 +151,7 @@ def preflight(source: Path, out: Path, *, draft: bool = False, force: bool = Fal
         reasons.append(f"student copies are stale ({names}): run `python -m course_tools.notebooks build` and commit them")
     found = colab.all_problems(source, tag)
     if found:
-        reasons.append(f"{len(found)} badge(s) or setup cell(s) disagree with course_tools/colab.py (first: {found[0]}): "
+        reasons.append(f"badges or setup cells disagree with course_tools/colab.py ({len(found)} problems; first: {found[0]}): "
                        "run `python -m course_tools.colab sync`, then `python -m course_tools.notebooks build`")
     if not draft and tag_exists(source, tag):
         reasons.append(f"tag {tag} already exists in {source}: every release gets its own version; raise __version__ "
