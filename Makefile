@@ -57,6 +57,9 @@ student-notebooks: install
 release: install
 	@test -n "$(OUT)" || { echo "usage: make release OUT=folder [FORCE=1] [DRAFT=1]"; exit 2; }
 	$(BIN)/python -m course_tools.release "$(OUT)" $(if $(FORCE),--force) $(if $(DRAFT),--draft)
+else
+student-notebooks release:
+	@echo "error: this is the student edition (no course_tools/): $@ is run in the instructor's repository"; exit 2
 endif
 
 clean:
