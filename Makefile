@@ -4,7 +4,10 @@
 # For contributors:
 #   make test-fast   the unit tests only (no notebooks, kernels, browser or installs), about a minute
 #   make lint        ruff, with the configuration in pyproject.toml
-# Both create (or reuse) a virtual environment in .venv.
+# For instructors (the student edition has no course_tools/, so these targets exist only here):
+#   make student-notebooks            regenerate notebooks/*.ipynb from notebooks/solutions/
+#   make release OUT=DIR [FORCE=1] [DRAFT=1]   build the student edition in DIR and tag the release (INSTRUCTORS.md)
+# All of them create (or reuse) a virtual environment in .venv.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,8 +17,10 @@ PORT ?= 8888
 LAB_ARGS ?=
 # The test suite runs notebooks in quick mode (small sizes); `make test QUICK=0` runs them at full size.
 QUICK ?= 1
+# course_tools/ (student copies, Colab cells, releases, grading) is in the instructor's repository only.
+TOOLS := $(wildcard course_tools)
 
-.PHONY: lab test test-fast lint install student-notebooks clean
+.PHONY: lab test test-fast lint install student-notebooks release clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
@@ -30,20 +35,32 @@ lab: install
 	$(BIN)/jupyter lab --port=$(PORT) --notebook-dir=notebooks $(LAB_ARGS)
 
 test: install
-	$(BIN)/ruff check course_utils course_tools tests
+	$(BIN)/ruff check course_utils $(TOOLS) tests
+ifneq ($(TOOLS),)
 	$(BIN)/python -m course_tools.notebooks check
 	$(BIN)/python -m course_tools.colab check
+endif
 	COURSE_QUICK=$(QUICK) MPLBACKEND=Agg $(BIN)/python -m pytest
 
 test-fast: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest -m "not slow" -q tests
 
 lint: install
-	$(BIN)/ruff check course_utils course_tools tests
+	$(BIN)/ruff check course_utils $(TOOLS) tests
 
 # Regenerate notebooks/*.ipynb from notebooks/solutions/*.ipynb (the source of truth).
+ifneq ($(TOOLS),)
 student-notebooks: install
 	$(BIN)/python -m course_tools.notebooks build
+
+# The student edition, from this commit, into OUT (INSTRUCTORS.md, "Releasing the student edition").
+release: install
+	@test -n "$(OUT)" || { echo "usage: make release OUT=folder [FORCE=1] [DRAFT=1]"; exit 2; }
+	$(BIN)/python -m course_tools.release "$(OUT)" $(if $(FORCE),--force) $(if $(DRAFT),--draft)
+else
+student-notebooks release:
+	@echo "error: this is the student edition (no course_tools/): $@ is run in the instructor's repository"; exit 2
+endif
 
 clean:
 	rm -rf $(VENV) build *.egg-info test-artifacts

@@ -19,8 +19,8 @@ The student copy gets, at the same indentation,
 Markdown answers fenced the same way become "YOUR ANSWER HERE". Student
 copies have no outputs (students make their own), and the ``# NBVAL_CHECK_OUTPUT``
 markers that make CI compare check verdicts in the solutions are removed.
-The Colab badge of a solution notebook points at the solution; the student
-copy's badge points at the student copy.
+Both copies' Colab badges open the student copy in the student repository
+(see course_tools/colab.py): the public edition holds no solutions.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -90,3 +91,57 @@ def test_setup_cell_is_valid_python_and_does_nothing_outside_colab(monkeypatch):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     exec(source, {})
     assert calls == []
+
+
+def test_colab_check_fails_when_the_ref_is_a_branch_or_not_this_versions_tag(monkeypatch):
+    version = colab.read_version()
+    assert colab.REF == f"v{version}" and colab.ref_problems() == []
+    assert "looks like a branch" in colab.ref_problems("main", version)[0]
+    assert "is not the tag of this version" in colab.ref_problems("v0.0.1", version)[0]
+    monkeypatch.setattr(colab, "REF", "main")
+    found = colab.all_problems()
+    assert "looks like a branch" in found[0] and len(found) > 16  # REF, then every notebook and the README
+    assert colab.main(["check"]) == 1
+
+
+def test_sync_refuses_to_write_a_branch(monkeypatch, tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(colab.badge("notebooks/01_x.ipynb"))
+    monkeypatch.setattr(colab, "README", readme)
+    monkeypatch.setattr(notebooks, "SOLUTIONS_DIR", tmp_path)  # (empty of notebooks: nothing real to spoil)
+    monkeypatch.setattr(colab, "REF", "main")
+    assert colab.main(["sync"]) == 2 and "looks like a branch" in capsys.readouterr().err
+    assert readme.read_text() == colab.badge("notebooks/01_x.ipynb", ref=colab.release_tag(colab.read_version()))
+
+
+def test_a_colab_link_at_a_branch_is_reported_even_beside_a_good_badge():
+    good = colab.badge("notebooks/01_x.ipynb")
+    assert colab.link_problems(good, "nb") == []
+    bad = good.replace(f"/blob/{colab.REF}/", "/blob/main/")
+    assert "'main' is a branch, not a release tag" in colab.link_problems(good + " " + bad, "nb")[0]
+
+
+def test_a_solution_badge_opens_the_student_copy_which_the_student_repository_holds():
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Title"]}], "metadata": {}}
+    colab.sync_notebook(nb, "notebooks/solutions/01_x.ipynb")
+    assert colab.badge("notebooks/01_x.ipynb") in "".join(nb["cells"][0]["source"])
+    assert colab.notebook_problems(nb, "notebooks/solutions/01_x.ipynb") == []
+
+
+def test_setup_cell_in_colab_clones_the_release_tag_into_dest_and_puts_it_on_the_path(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+    import types
+
+    dest, url = str(tmp_path / "course"), "file:///srv/student-repo"
+    source = colab.setup_cell_source(url=url, dest=dest)
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a[0]))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("PYTHONPATH", "/env/python")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    exec(source, {})
+    assert calls == [["git", "clone", "--quiet", "--depth", "1", "--branch", colab.REF, url, dest]]
+    assert sys.path[0] == dest and os.environ["PYTHONPATH"] == dest + os.pathsep + "/env/python"
+    assert os.environ["COURSE_DATA_DIR"] == dest + "/data"
