@@ -8,13 +8,17 @@
 
 Rows:
 * unconditional model: DDPM with all 1000 steps, DDIM with 10, 20, 50 and 100 steps (η = 0),
+  DPM-Solver++(2M) and its stochastic variant SDE-DPM-Solver++(2M) with 10 and 20 steps,
   every row from the same starting noise;
 * class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 2, 3, 5,
   labels 0..9 in equal numbers. Scale 1 is the plain conditional model ("no guidance"),
   scale 0 the unconditional one (see guidance.guided_eps).
 
-Columns: sampler, steps, guidance, wall seconds per 100 images, digit-FID, the real-vs-real
-floor at the same N, mean confidence, recognised % (confidence >= 0.9 and features like a real digit's), class accuracy.
+Columns: sampler, steps (= network calls; twice that with guidance w not 0 or 1), guidance, wall
+seconds per 100 images, digit-FID with its bootstrap standard deviation (how much it moves with the
+draw of the samples), the real-vs-real floor at the same N, mean confidence, recognised % (confidence
+>= 0.9 and features like a real digit's) with its binomial standard deviation, class accuracy.
+Below the table: the floor's spread over ten draws of real images, the noise in any one score.
 """
 
 from __future__ import annotations
@@ -29,12 +33,14 @@ import torch
 
 from .env import pick_device, progress
 from .guidance import ClassifierFreeGuidance
-from .metrics import RECOGNISED_THRESHOLD, evaluate_samples, fid_floor
+from .metrics import RECOGNISED_THRESHOLD, classify, evaluate_samples, fid_bootstrap_sd, fid_floor, floor_spread, real_reference
 from .pretrained import checkpoint_path, load_classifier, load_ddpm
-from .samplers import DDIMSampler, DDPMSampler, sample
+from .samplers import DDIMSampler, DDPMSampler, DPMSolverSampler, sample
 
 SHIPPED_T = 1000  # the shipped models' number of diffusion steps: DDPM runs all of them, DDIM at most that many
-UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100)]
+SAMPLER_NAMES = ("DDPM", "DDIM", "DPM++2M", "SDE-DPM++2M")
+UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100),
+                      ("DPM++2M", 10), ("DPM++2M", 20), ("SDE-DPM++2M", 10), ("SDE-DPM++2M", 20)]
 GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
 GUIDED_STEPS = 50
 NO_GUIDANCE = 1.0
@@ -48,29 +54,42 @@ class Row:
     guidance: str
     seconds_per_100: float
     digit_fid: float
+    digit_fid_sd: float  # bootstrap standard deviation over the draw of the samples
     floor: float
     mean_confidence: float
     recognised: float
+    recognised_sd: float  # binomial: sqrt(p (1 - p) / N)
     class_accuracy: float | None
 
     def cells(self) -> list[str]:
         acc = "—" if self.class_accuracy is None else f"{100 * self.class_accuracy:.1f}"
         return [self.model, self.sampler, str(self.steps), self.guidance, f"{self.seconds_per_100:.1f}",
-                f"{self.digit_fid:.2f}", f"{self.floor:.2f}", f"{self.mean_confidence:.3f}",
-                f"{100 * self.recognised:.1f}", acc]
+                f"{self.digit_fid:.2f} ± {self.digit_fid_sd:.2f}", f"{self.floor:.2f}", f"{self.mean_confidence:.3f}",
+                f"{100 * self.recognised:.1f} ± {100 * self.recognised_sd:.1f}", acc]
 
 
-HEADER = ["model", "sampler", "steps", "guidance", "wall s / 100 img", "digit-FID", "floor",
-          "mean conf", "recognised %", "class acc %"]
+HEADER = ["model", "sampler", "steps", "guidance", "wall s / 100 img", "digit-FID ± sd", "floor",
+          "mean conf", "recognised % ± sd", "class acc %"]
 
 
-def _sample_in_batches(model, sampler, noise, labels, batch_size, device, desc):
-    """Sample from ``noise`` in chunks; returns (images on CPU, wall seconds)."""
+def make_sampler(name: str, steps: int, schedule, eta: float = 0.0):
+    """The sampler of a row: DDPM (all T steps), DDIM (η = ``eta``), DPM++2M or SDE-DPM++2M with ``steps`` calls."""
+    if name == "DDPM":
+        return DDPMSampler(schedule)
+    if name == "DDIM":
+        return DDIMSampler(schedule, steps, eta=eta)
+    return DPMSolverSampler(schedule, steps, stochastic=name == "SDE-DPM++2M")
+
+
+def _sample_in_batches(model, sampler, noise, labels, batch_size, device, desc, seed=0):
+    """Sample from ``noise`` in chunks (fresh noise of stochastic samplers from ``seed``); returns (images on CPU, seconds)."""
     images, start = [], time.perf_counter()
+    generator = torch.Generator().manual_seed(seed + 1)
     chunks = range(0, len(noise), batch_size)
     for i in progress(chunks, desc=desc, unit="batch"):
         y = labels[i : i + batch_size].to(device) if labels is not None else None
-        out = sample(model, sampler, noise=noise[i : i + batch_size].to(device), labels=y, show_progress=False)
+        out = sample(model, sampler, noise=noise[i : i + batch_size].to(device), labels=y, generator=generator,
+                     show_progress=False)
         images.append(out.images.cpu())
     return torch.cat(images), time.perf_counter() - start
 
@@ -90,13 +109,17 @@ def run_benchmark(
     device = torch.device(device) if device is not None else pick_device()
     classifier = load_classifier(device=device)
     floor = fid_floor(classifier, n)
+    reference_features, _ = classify(classifier, real_reference(n))
     noise = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
     rows = []
 
     def score(model_name, sampler_name, steps, guidance, images, seconds, labels=None):
         report = evaluate_samples(classifier, images, labels, floor=floor)
-        row = Row(model_name, sampler_name, steps, guidance, 100 * seconds / n, report.digit_fid, floor,
-                  report.mean_confidence, report.recognised, report.class_accuracy)
+        features, _ = classify(classifier, images)
+        fid_sd = fid_bootstrap_sd(features, reference_features)
+        recognised_sd = (report.recognised * (1 - report.recognised) / n) ** 0.5
+        row = Row(model_name, sampler_name, steps, guidance, 100 * seconds / n, report.digit_fid, fid_sd, floor,
+                  report.mean_confidence, report.recognised, recognised_sd, report.class_accuracy)
         rows.append(row)
         print(" | ".join(row.cells()), flush=True)
 
@@ -110,8 +133,9 @@ def run_benchmark(
     if which in ("all", "uncond") and shipped("uncond"):
         model, schedule = load_ddpm("uncond", device)
         for name, steps in unconditional_rows or UNCONDITIONAL_ROWS:
-            sampler = DDPMSampler(schedule) if name == "DDPM" else DDIMSampler(schedule, steps, eta=eta)
-            images, seconds = _sample_in_batches(model, sampler, noise, None, batch_size, device, f"{name}-{steps}")
+            sampler = make_sampler(name, steps, schedule, eta)
+            images, seconds = _sample_in_batches(model, sampler, noise, None, batch_size, device, f"{name}-{steps}",
+                                                 seed)
             score("uncond", _label(name, eta), steps, "—", images, seconds)
     if which in ("all", "cond") and shipped("cond"):
         model, schedule = load_ddpm("cond", device)
@@ -119,7 +143,8 @@ def run_benchmark(
         sampler = DDIMSampler(schedule, GUIDED_STEPS, eta=eta)
         for scale in guidance_scales or GUIDANCE_SCALES:
             guided = ClassifierFreeGuidance(model, scale)
-            images, seconds = _sample_in_batches(guided, sampler, noise, labels, batch_size, device, f"w={scale:g}")
+            images, seconds = _sample_in_batches(guided, sampler, noise, labels, batch_size, device, f"w={scale:g}",
+                                                 seed)
             note = " (no guidance)" if scale == NO_GUIDANCE else " (unconditional)" if scale == 0 else ""
             score("cond", _label("DDIM", eta), GUIDED_STEPS, f"w={scale:g}{note}", images, seconds, labels)
     return rows
@@ -131,12 +156,13 @@ def _label(sampler_name: str, eta: float) -> str:
 
 
 def parse_row(text: str) -> tuple[str, int]:
-    """``"DDIM-50"`` -> ("DDIM", 50); DDPM runs every step, so only ``"DDPM-1000"`` (T = SHIPPED_T)."""
-    name, _, steps = text.partition("-")
-    ok = name in ("DDPM", "DDIM") and steps.isdigit() and 1 <= int(steps) <= SHIPPED_T
+    """``"DDIM-50"`` -> ("DDIM", 50), also DPM++2M-<steps> and SDE-DPM++2M-<steps>; DDPM runs every step,
+    so only ``"DDPM-1000"`` (T = SHIPPED_T)."""
+    name, _, steps = text.rpartition("-")
+    ok = name in SAMPLER_NAMES and steps.isdigit() and 1 <= int(steps) <= SHIPPED_T
     if not ok or (name == "DDPM" and int(steps) != SHIPPED_T):
-        raise ValueError(f"a row is DDIM-<steps> with 1 <= steps <= {SHIPPED_T} (e.g. DDIM-50) "
-                         f"or DDPM-{SHIPPED_T}, got {text!r}")
+        raise ValueError(f"a row is DDIM-<steps>, DPM++2M-<steps> or SDE-DPM++2M-<steps> with 1 <= steps <= {SHIPPED_T} "
+                         f"(e.g. DDIM-50), or DDPM-{SHIPPED_T}, got {text!r}")
     return name, int(steps)
 
 
@@ -157,6 +183,13 @@ def write_csv(rows: list[Row], path: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(HEADER)
         writer.writerows(r.cells() for r in rows)
+
+
+def floor_note(n: int, device=None, draws: int = 10) -> str:
+    """One line on the noise in any one score: the floor's mean and spread over ``draws`` draws of real images."""
+    mean, sd = floor_spread(load_classifier(device=device or pick_device()), n, draws)
+    return (f"floor over {draws} draws of {n} real images per side: mean {mean:.2f}, standard deviation {sd:.2f} "
+            "(the noise in any one digit-FID at this N)")
 
 
 def floor_curve(sizes=(250, 500, 1000, 2000, 5000, 10000), device=None) -> list[tuple[int, float]]:
@@ -212,11 +245,13 @@ def main(argv: list[str] | None = None) -> None:
     print(format_text(rows))
     print(f"guidance: eps = eps(x, ∅) + w (eps(x, y) - eps(x, ∅)); w = {NO_GUIDANCE:g} means no guidance, "
           "w = 0 the unconditional model.")
+    spread = floor_note(n, device)
+    print(spread)
     if args.csv:
         write_csv(rows, args.csv)
         print(f"wrote {args.csv}")
     if args.markdown:
-        args.markdown.write_text(format_markdown(rows), encoding="utf-8")
+        args.markdown.write_text(format_markdown(rows) + "\n" + spread + "\n", encoding="utf-8")
         print(f"wrote {args.markdown}")
 
 

@@ -12,17 +12,21 @@ from course_utils.samplers import DDIMSampler, sample
 
 
 def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
-    rows = bench.run_benchmark(20, which="uncond", unconditional_rows=[("DDIM", 5)], batch_size=10, device="cpu")
-    assert len(rows) == 1
+    rows = bench.run_benchmark(20, which="uncond", unconditional_rows=[("DDIM", 5), ("SDE-DPM++2M", 4)], batch_size=10,
+                               device="cpu")
+    assert [(r.sampler, r.steps, r.class_accuracy) for r in rows] == [("DDIM", 5, None), ("SDE-DPM++2M", 4, None)]
     row = rows[0]
-    assert (row.sampler, row.steps, row.class_accuracy) == ("DDIM", 5, None)
     assert row.seconds_per_100 > 0 and row.digit_fid > 0 and row.floor > 0 and 0 <= row.recognised <= 1
+    assert row.digit_fid_sd > 0 and row.recognised_sd == pytest.approx((row.recognised * (1 - row.recognised) / 20) ** 0.5)
+    again = bench.run_benchmark(20, which="uncond", unconditional_rows=[("SDE-DPM++2M", 4)], batch_size=10, device="cpu")
+    assert again[0].digit_fid == rows[1].digit_fid  # stochastic rows are seeded too
     markdown = bench.format_markdown(rows)
     assert markdown.splitlines()[0].startswith("| model | sampler | steps") and "| uncond | DDIM | 5 |" in markdown
+    assert f"{row.digit_fid:.2f} ± {row.digit_fid_sd:.2f}" in markdown
     bench.write_csv(rows, tmp_path / "bench.csv")
     with open(tmp_path / "bench.csv", encoding="utf-8") as f:
         table = list(csv.reader(f))
-    assert table[0] == bench.HEADER and len(table) == 2
+    assert table[0] == bench.HEADER and len(table) == 3
 
 
 def test_conditional_rows_score_each_guidance_scale_and_name_the_special_ones():
@@ -42,7 +46,8 @@ def test_conditional_rows_score_each_guidance_scale_and_name_the_special_ones():
 def test_rows_are_parsed_and_bad_ones_explained():
     assert bench.parse_row("DDIM-50") == ("DDIM", 50) and bench.parse_row("DDPM-1000") == ("DDPM", 1000)
     assert bench.parse_row("DDIM-1000") == ("DDIM", 1000)
-    for bad in ("DDPM-50", "ddim-50", "DDIM-0", "DDIM50", "DDIM-x", "DDIM-2000"):
+    assert bench.parse_row("DPM++2M-10") == ("DPM++2M", 10) and bench.parse_row("SDE-DPM++2M-20") == ("SDE-DPM++2M", 20)
+    for bad in ("DDPM-50", "ddim-50", "DDIM-0", "DDIM50", "DDIM-x", "DDIM-2000", "DPM++-10", "SDE-DPM++2M"):
         with pytest.raises(ValueError, match="DDIM-<steps>"):
             bench.parse_row(bad)
 

@@ -48,3 +48,13 @@ def test_digit_fid_needs_the_same_count_on_both_sides():
 
     with pytest.raises(ValueError, match="same number"):
         metrics.digit_fid(Identity(), torch.zeros(5, 1, 28, 28), torch.zeros(6, 1, 28, 28))
+
+
+def test_fid_bootstrap_sd_shrinks_with_more_samples_and_needs_two():
+    g = torch.Generator().manual_seed(0)
+    reference = torch.randn(2000, 4, generator=g, dtype=torch.float64)
+    small = metrics.fid_bootstrap_sd(torch.randn(50, 4, generator=g, dtype=torch.float64), reference, rounds=100)
+    large = metrics.fid_bootstrap_sd(torch.randn(2000, 4, generator=g, dtype=torch.float64), reference, rounds=100)
+    assert 0 < large < small / 3  # about 1/sqrt(N): 40 times the samples, several times less spread
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.fid_bootstrap_sd(reference[:1], reference)
