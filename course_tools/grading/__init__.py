@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.submissions} is not a folder; give the folder that holds the submissions", file=sys.stderr)
         return 2
     notebooks, exercises = args.notebooks, args.exercises
-    if args.assignment:
-        notebooks, exercises = _load_assignment(args.assignment)
     try:
+        if args.assignment:
+            notebooks, exercises = _load_assignment(args.assignment)
         mode, note = choose_isolation(args.isolation)
     except SystemExit as err:
         print(err, file=sys.stderr)
