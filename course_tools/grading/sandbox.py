@@ -44,6 +44,8 @@ from pathlib import Path
 
 import torch
 
+from . import harness
+
 ISOLATIONS = ("auto", "os", "bwrap", "plain")
 MAX_RESULT_BYTES = 256 * 1024 * 1024
 FIRST_UID = 200_000  # per-submission user ids in os mode (no passwd entry needed)
@@ -178,46 +180,45 @@ def _blocked_ancestor(path: str) -> str | None:
     return None
 
 
-def _unhide(paths: list[str]) -> None:
-    """Make ``paths`` readable to an unprivileged user when they sit inside a closed folder (Python under /root).
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
-    The closed folder is covered by an empty tmpfs, and only ``paths`` are bound back into it, read-only:
-    the rest of that folder stays invisible.
+
+def _cover(folder: str, keep: list[str], mode: str) -> None:
+    """Mount an empty tmpfs on ``folder``, then bind the ``keep`` paths inside it back, read-only."""
+    keep = [p for p in sorted(set(keep), key=len) if _inside(p, folder) and p != folder]
+    keep = [p for i, p in enumerate(keep) if not any(_inside(p, q) for q in keep[:i])]
+    fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep if os.path.isdir(p)]
+    _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode={mode},size=1g")
+    for p, fd in fds:
+        os.makedirs(p, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", p, None, _MS_BIND | _MS_REC)
+        _mount(None, p, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+        os.close(fd)
+
+
+def _isolate_os(uid: int, readonly: list[Path], visible: list[Path]) -> str:
+    """In the forked child: namespaces, read-only course, private /tmp, then a user id of its own. Returns the work dir.
+
+    ``visible`` (the course) stays readable, read-only; the other ``readonly`` folders (the submissions, the
+    gradebook) are covered by empty folders; Python's own files stay readable even under a closed /root.
     """
-    blocked: dict[str, list[str]] = {}
-    for p in sorted(set(paths), key=len):
-        a = _blocked_ancestor(p)
-        if a and not any(p == q or p.startswith(q + os.sep) for q in blocked.get(a, [])):
-            blocked.setdefault(a, []).append(p)
-    for n, (ancestor, inside) in enumerate(blocked.items()):
-        keep = f"/tmp/.course-grading-keep{n}"
-        os.makedirs(keep)
-        _mount(ancestor, keep, None, _MS_BIND | _MS_REC)
-        _mount("tmpfs", ancestor, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
-        for p in inside:
-            rel = os.path.relpath(p, ancestor)
-            target = os.path.normpath(os.path.join(ancestor, rel))
-            os.makedirs(target, exist_ok=True)
-            _mount(os.path.normpath(os.path.join(keep, rel)), target, None, _MS_BIND | _MS_REC)
-            _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
-        if _libc().umount2(keep.encode(), 2) != 0:  # MNT_DETACH
-            raise OSError(ctypes.get_errno(), f"umount {keep}")
-        os.rmdir(keep)
-
-
-def _isolate_os(uid: int, readonly: list[Path]) -> str:
-    """In the forked child: namespaces, read-only course, private /tmp, then a user id of its own. Returns the work dir."""
     if _libc().unshare(_CLONE_NEWNS | _CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "unshare failed")
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-    for tmp in ("/tmp", "/dev/shm", "/var/tmp"):
-        if os.path.isdir(tmp):
-            _mount("tmpfs", tmp, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=1g")
-    needed = [sys.prefix, sys.base_prefix, sys.exec_prefix] + [p for p in sys.path if p and os.path.isdir(p)]
-    _unhide([os.path.abspath(p) for p in needed + [str(q) for q in readonly if q.exists()]])
-    for path in readonly:
-        if path.exists():
-            p = str(path)
+    if os.environ.get("COURSE_DATA_DIR"):
+        visible = visible + [Path(os.environ["COURSE_DATA_DIR"])]
+    python = [sys.prefix, sys.base_prefix, sys.exec_prefix] + [p for p in sys.path if p and os.path.isdir(p)]
+    keep = [os.path.realpath(p) for p in python + [str(v) for v in visible if v.exists()]]
+    covers = [(t, "1777") for t in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(t)]
+    covers += [(a, "0755") for a in sorted({_blocked_ancestor(p) for p in keep} - {None})]
+    covers += [(str(r.resolve()), "0755") for r in readonly if r.exists() and not any(_inside(k, str(r.resolve())) for k in keep)]
+    for folder, mode in covers:
+        if os.path.isdir(folder):
+            _cover(folder, keep, mode)
+    for path in visible:
+        p = os.path.realpath(path)
+        if os.path.isdir(p):
             _mount(p, p, None, _MS_BIND | _MS_REC)
             _mount(None, p, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     work = "/tmp/submission"
@@ -229,7 +230,8 @@ def _isolate_os(uid: int, readonly: list[Path]) -> str:
     return work
 
 
-def _child(job: Job, fd: int, mode: str, uid: int, readonly: list[Path], work: str, quick: bool) -> None:
+def _child(job: Job, fd: int, mode: str, uid: int, readonly: list[Path], visible: list[Path], work: str,
+           quick: bool) -> None:
     """Never returns: runs the harness in this forked process and exits."""
     code = 1
     try:
@@ -238,13 +240,11 @@ def _child(job: Job, fd: int, mode: str, uid: int, readonly: list[Path], work: s
         for target in (0, 1, 2):
             os.dup2(null, target)
         if mode == "os":
-            work = _isolate_os(uid, readonly)
+            work = _isolate_os(uid, readonly, visible)
         os.chdir(work)
         os.environ.clear()
         os.environ.update(_minimal_env(work, quick))
-        from .harness import run
-
-        run(job.spec, fd, job.cases)
+        harness.run(job.spec, fd, job.cases)
         code = 0
     except BaseException:
         code = 1
@@ -299,7 +299,7 @@ def _results_fd(scratch: Path) -> int:
 
 
 def run_jobs(jobs: list[Job], *, mode: str, n_jobs: int, timeout: float, quick: bool, readonly: list[Path],
-             watch: list[Path], progress=None) -> dict[tuple, Outcome]:
+             visible: list[Path], watch: list[Path], progress=None) -> dict[tuple, Outcome]:
     """Run every job, ``n_jobs`` at a time, each killed after ``timeout`` seconds; return their outcomes."""
     outcomes: dict[tuple, Outcome] = {}
     scratch = Path(tempfile.mkdtemp(prefix="course-grading-"))
@@ -325,7 +325,7 @@ def run_jobs(jobs: list[Job], *, mode: str, n_jobs: int, timeout: float, quick: 
                 else:
                     pid = os.fork()
                     if pid == 0:
-                        _child(job, fd, mode, uid, readonly, work, quick)
+                        _child(job, fd, mode, uid, readonly, visible, work, quick)
                 running[pid] = entry
             finished = []
             for pid, entry in running.items():
