@@ -183,6 +183,18 @@ class DDIMSampler:
         return x_prev, x0_hat
 
 
+def second_order_x0(x0_hat: torch.Tensor, x0_hat_prev: torch.Tensor, h, h_prev) -> torch.Tensor:
+    """DPM-Solver++(2M)'s corrected data prediction for a step of size h (Lu et al. 2022, Algorithm 2):
+
+        D = x0_hat + (h / (2 h_prev)) (x0_hat - x0_hat_prev)
+
+    x0_hat is predicted at the start of this step, x0_hat_prev at the start of the previous one, h_prev
+    earlier in lambda. Treating x0_hat as a straight line in lambda through the two, D is that line's value
+    halfway through the step ahead (the midpoint rule): the second-order replacement for DDIM's x0_hat.
+    """
+    return x0_hat + h / (2 * h_prev) * (x0_hat - x0_hat_prev)
+
+
 class DPMSolverSampler:
     """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2), and its stochastic variant.
 
@@ -191,7 +203,7 @@ class DPMSolverSampler:
     a step from s to t (h = lambda_t - lambda_s > 0) is
 
         x0_hat = (x_s - sigma_s eps) / alpha_s                                  (clipped to [-1, 1])
-        D      = x0_hat + (x0_hat - x0_hat_prev) / (2 r),   r = h_prev / h      (first step: D = x0_hat)
+        D      = x0_hat + (h / (2 h_prev)) (x0_hat - x0_hat_prev)                (first step: D = x0_hat)
         x_t    = (sigma_t / sigma_s) x_s - alpha_t (exp(-h) - 1) D              (Eq. 19 with the 2M correction)
 
     With D = x0_hat this is exactly deterministic DDIM; the correction uses the x0_hat of the
@@ -245,8 +257,7 @@ class DPMSolverSampler:
         first_order = self.lower_order_final and t_prev == self.timesteps()[-1][0]  # the step into the last t
         if self._previous is not None and not first_order:
             x0_hat_prev, lambda_prev = self._previous
-            r = (lambda_s - lambda_prev) / h
-            d = x0_hat + (x0_hat - x0_hat_prev) / (2 * r).to(x_t.dtype)
+            d = second_order_x0(x0_hat, x0_hat_prev, h.to(x_t.dtype), (lambda_s - lambda_prev).to(x_t.dtype))
         self._previous = (x0_hat, lambda_s)
         cast = {"dtype": x_t.dtype}
         if not self.stochastic:
