@@ -1,6 +1,6 @@
 """Exact resume: a run stopped by Ctrl-C anywhere and continued gives bit-identical losses and weights.
 
-A tiny U-Net on 48 digits in batches of 16 (3 steps per epoch of the data order), 10 steps. Ctrl-C is
+A tiny U-Net on 24 digits in batches of 8 (3 steps per epoch of the data order), 10 steps. Ctrl-C is
 simulated two ways at chosen points: ``KeyboardInterrupt`` raised from the code (what a Ctrl-C looks like
 when no handler is installed) and a real SIGINT sent to this process (what the terminal and Jupyter's
 "interrupt kernel" send).
@@ -22,14 +22,14 @@ from course_utils.model import UNetConfig
 from course_utils.training import PRESETS, TrainConfig, new_train_state, resume_train_state, train_ddpm
 
 TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
-CFG = TrainConfig(model=TINY, batch_size=16, train_steps=10, warmup_steps=2)
-STEPS_PER_EPOCH = 3  # 48 images // batch 16
+CFG = TrainConfig(model=TINY, batch_size=8, train_steps=10, warmup_steps=2)
+STEPS_PER_EPOCH = 3  # 24 images // batch 8
 EVERY = 4  # checkpoint interval
 
 
 @pytest.fixture(scope="module")
 def images():
-    return mnist_subset("train", 48, seed=0)[0]
+    return mnist_subset("train", 24, seed=0)[0]
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +228,7 @@ def test_a_non_finite_loss_stops_before_the_step_is_applied(monkeypatch, images,
 
 @pytest.fixture
 def tiny_cli(monkeypatch, images):
-    """`python -m course_utils.train` with a tiny preset and 48 digits, so a run takes a second."""
+    """`python -m course_utils.train` with a tiny preset and 24 digits, so a run takes a second."""
     monkeypatch.setitem(PRESETS, "tiny", CFG)
     monkeypatch.setattr(train_cli, "load_mnist", lambda split: (images, torch.zeros(len(images), dtype=torch.long)))
 
@@ -242,11 +242,8 @@ def run_cli(argv):
 
 
 @pytest.mark.parametrize("how, at", [("KeyboardInterrupt", 6), ("SIGINT", 6), ("SIGINT", EVERY), ("SIGINT", 1)])
-def test_command_line_ctrl_c_says_how_to_resume_and_resumes_bit_for_bit(monkeypatch, tmp_path, tiny_cli, capsys, how, at):
-    straight = tmp_path / "straight" / "model.pt"
-    assert run_cli(["--preset", "tiny", "--out", str(straight), "--checkpoint-every", str(EVERY)]) == 0
-    capsys.readouterr()
-
+def test_command_line_ctrl_c_says_how_to_resume_and_resumes_bit_for_bit(monkeypatch, tmp_path, tiny_cli, capsys, reference,
+                                                                        how, at):
     out = tmp_path / "stopped" / "model.pt"
     with monkeypatch.context() as patch:
         during_loss(patch, at, sigint if how == "SIGINT" else _raise)
@@ -261,9 +258,11 @@ def test_command_line_ctrl_c_says_how_to_resume_and_resumes_bit_for_bit(monkeypa
 
     assert run_cli(command[3:]) == 0
     assert f"resuming tiny from step {stopped_at}" in capsys.readouterr().out
-    assert_same_file(read_checkpoint(out.with_suffix(".resume.pt")), read_checkpoint(straight.with_suffix(".resume.pt")))
-    final, expected = read_checkpoint(out), read_checkpoint(straight)
-    assert final["train"]["steps_done"] == CFG.train_steps
+    # the same run as the library's, never stopped (the command trains the preset with train_ddpm)
+    _, expected = reference
+    assert_same_file(read_checkpoint(out.with_suffix(".resume.pt")), expected)
+    final = read_checkpoint(out)
+    assert final["train"]["steps_done"] == CFG.train_steps and "resume" not in final
     for name, tensor in expected["state_dict"].items():
         assert torch.equal(final["state_dict"][name], tensor), name
 
@@ -299,3 +298,58 @@ def test_resume_of_an_init_run_keeps_where_it_started(monkeypatch, tmp_path, tin
         assert run_cli(["--preset", "tiny", "--init", str(tmp_path / "start.pt"), "--out", str(out)]) == 130
     assert run_cli(["--preset", "tiny", "--out", str(out), "--resume"]) == 0
     assert read_checkpoint(out)["train"]["init"]["from"] == str(tmp_path / "start.pt")
+
+
+# ----------------------------------------------------------------------------- Jupyter
+
+
+@pytest.mark.slow
+def test_interrupt_kernel_stops_the_cell_after_a_step_and_keeps_the_run_exact():
+    """Notebook 4: "interrupt kernel" (a SIGINT to the kernel) stops train_ddpm, the rest of the cell runs,
+    and training again carries on exactly as a run never stopped."""
+    from pathlib import Path
+
+    from jupyter_client.manager import start_new_kernel
+
+    root = str(Path(__file__).resolve().parent.parent)
+    km, kc = start_new_kernel(kernel_name="python3", cwd=root, env={**os.environ, "PYTHONPATH": root})
+    try:
+        setup = (
+            "import torch; torch.set_num_threads(1)\n"
+            "from course_utils.data import mnist_subset\n"
+            "from course_utils.model import UNetConfig\n"
+            "from course_utils.training import TrainConfig, new_train_state, train_ddpm\n"
+            "x = mnist_subset('train', 24)[0]\n"
+            f"cfg = TrainConfig(model=UNetConfig(**{TINY.__dict__!r}), batch_size=8, train_steps=100_000)\n"
+            "state = new_train_state(cfg)\n"
+        )
+        assert kc.execute_interactive(setup, timeout=300)["content"]["status"] == "ok"
+        msg_id = kc.execute("train_ddpm(state, x, callback=lambda s: print('training', flush=True), callback_every=5)\n"
+                            "print('the cell goes on after step', state.step, state.interrupted)")
+        printed, interrupted_once = "", False
+        while True:
+            msg = kc.get_iopub_msg(timeout=300)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                printed += msg["content"]["text"]
+                if "training" in printed and not interrupted_once:
+                    km.interrupt_kernel()
+                    interrupted_once = True
+            elif msg["msg_type"] == "error":
+                pytest.fail(f"the cell raised {msg['content']['ename']}")
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        assert "Interrupted: stopped after step" in printed and "the cell goes on after step" in printed
+        assert printed.rstrip().endswith("True")
+        check = (
+            "stopped = state.step\n"
+            "train_ddpm(state, x, steps=3)\n"
+            "straight = train_ddpm(new_train_state(cfg), x, steps=stopped + 3)\n"
+            "assert stopped > 0 and state.losses == straight.losses, 'not exact'\n"
+            "assert all(torch.equal(a, b) for a, b in zip(state.model.parameters(), straight.model.parameters()))\n"
+        )
+        assert kc.execute_interactive(check, timeout=300)["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
