@@ -125,8 +125,11 @@ def check_writable(out: Path) -> None:
         if path.is_dir():
             raise UsageError(f"{flag} {path} is a folder; give a file name, e.g. --out {out / 'model.pt'}")
     folder = out.parent
+    while not folder.exists() and folder != folder.parent:  # folders still to be made: the first existing one decides
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".probe")
         os.close(handle)
         os.unlink(probe)

@@ -328,7 +328,7 @@ def train_ddpm(
             + (f" {checkpoint_path} still holds the run as last saved." if checkpoint_path is not None else "")
         )
     elif state.interrupted:
-        where = f" and saved it to {checkpoint_path}" if checkpoint_path is not None else ""
+        where = f" (saved to {checkpoint_path})" if checkpoint_path is not None else ""
         print(
             f"Interrupted: stopped after step {state.step} of {target}, keeping the weights trained so far{where}. "
             "Training again continues exactly where it stopped."

@@ -96,6 +96,16 @@ def test_save_checkpoint_leaves_no_tmp_file_when_the_write_fails(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+def test_out_inside_a_file_or_a_read_only_folder_is_refused_and_makes_no_folders(tmp_path, no_work, capsys):
+    (tmp_path / "notes.txt").write_text("a file")
+    err = refused(["--preset", "mnist-uncond", "--out", str(tmp_path / "notes.txt" / "m.pt")], capsys)
+    assert "is a file, not a folder" in err
+    folder = _read_only_folder(tmp_path)
+    err = refused(["--preset", "mnist-uncond", "--out", str(folder / "new" / "deeper" / "m.pt")], capsys)
+    assert f"cannot write in {folder}" in err
+    assert not (folder / "new").exists()
+
+
 def test_checkpoint_interval_must_be_at_least_one(tmp_path, no_work, capsys):
     err = refused(["--preset", "mnist-uncond", "--checkpoint-every", "0", "--out", str(tmp_path / "m.pt")], capsys)
     assert "--checkpoint-every must be at least 1" in err
