@@ -73,7 +73,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = _Parser(
+        prog=PROG, description=__doc__.split("\n")[0],
+        epilog="Ctrl-C stops a DDPM run after the step in progress, keeps OUT.resume.pt and prints the command "
+               "that continues it exactly; OUT itself is written only when the run finishes.",
+    )
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS) + ["classifier"])
     parser.add_argument("--out", type=Path, required=True, help="where to write the checkpoint")
     parser.add_argument("--steps", type=int, help="DDPM presets: total optimizer steps of the run (default: the preset's)")
