@@ -33,9 +33,15 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` (see module docstring) atomically: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise CheckpointError(f"cannot save a checkpoint as {path}: that is a folder. Give a file name, e.g. {path / 'model.pt'}")
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, **payload}, tmp)
-    tmp.replace(path)
+    try:
+        torch.save({"format": FORMAT, **payload}, tmp)
+        tmp.replace(path)
+    except BaseException:  # a full disk, a read-only folder, Ctrl-C: leave no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -44,9 +50,8 @@ def read_checkpoint(path: str | Path, kind: str | None = None) -> dict:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(
-            f"checkpoint {path} does not exist. Pretrained checkpoints live in the course's data/ folder: "
-            "restore it from the repository (git checkout -- data), or train one with "
-            "`python -m course_utils.train --preset NAME`."
+            f"checkpoint {path} does not exist: check the path. (The course's own checkpoints are in its data/ "
+            "folder, restored by git checkout -- data; `python -m course_utils.train --preset NAME` trains one.)"
         )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)

@@ -112,11 +112,27 @@ def _read_idx(path: Path, expected_dims: int) -> torch.Tensor:
 
 
 def _download_with_torchvision(split: str, folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fallback when shipped files are missing: torchvision downloads into ``folder``."""
+    """Fallback when shipped files are missing: torchvision downloads into ``folder``/torchvision."""
     from torchvision import datasets
 
     ds = datasets.MNIST(root=str(folder / "torchvision"), train=(split == "train"), download=True)
     return ds.data.clone(), ds.targets.clone()
+
+
+def _folders_under(root: Path) -> set[Path]:
+    """``root`` and every folder inside it (none if ``root`` does not exist)."""
+    if not root.is_dir():
+        return set()
+    return {root} | {p for p in root.rglob("*") if p.is_dir()}
+
+
+def _remove_new_empty_folders(root: Path, before: set[Path]) -> None:
+    """Remove the folders under ``root`` (and ``root``) that were not in ``before`` and are empty, deepest first."""
+    for folder in sorted(_folders_under(root) - before, key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
 
 
 @lru_cache(maxsize=4)
@@ -125,9 +141,14 @@ def _load_uint8(split: str, folder: str) -> tuple[torch.Tensor, torch.Tensor]:
     image_name, label_name, count = SPLITS[split]
     missing = [n for n in (image_name, label_name) if not (folder_path / n).exists()]
     if missing:
+        download_root = folder_path.parent / "torchvision"
+        while not download_root.parent.exists():  # the download may create folders above it too
+            download_root = download_root.parent
+        before = _folders_under(download_root)
         try:
             images, labels = _download_with_torchvision(split, folder_path.parent)
         except Exception as err:  # no network, no torchvision, a blocked host...
+            _remove_new_empty_folders(download_root, before)  # a failed try leaves no empty data/torchvision/...
             raise MNISTDataError(
                 f"MNIST file {folder_path / missing[0]} is missing, and downloading it with "
                 f"torchvision failed ({type(err).__name__}: {err}). {_what_to_do(folder_path)}"

@@ -31,7 +31,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from .samplers import call_model
+from .samplers import call_model, check_labels
 from .schedules import NoiseSchedule
 
 
@@ -73,6 +73,7 @@ class ClassifierFreeGuidance:
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("guidance needs labels: pass labels=(B,) digits to sample()")
+        labels = check_labels(labels, x_t.shape[0], x_t.device)  # digits 0-9: the null label is guidance_scale=0
         null = torch.full_like(labels, self.model.null_label)
         if self.guidance_scale == 1:
             return self.model(x_t, t, labels)
@@ -129,6 +130,7 @@ class ClassifierGuidance:
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("classifier guidance needs labels: pass labels=(B,) digits to sample()")
+        labels = check_labels(labels, x_t.shape[0], x_t.device)
         conditional = getattr(self.model, "is_conditional", False)
         eps = call_model(self.model, x_t, t, labels if conditional else None)
         if self.classifier_scale == 0:

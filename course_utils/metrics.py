@@ -27,14 +27,36 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .data import load_mnist, subset_indices
+from .data import SPLITS, load_mnist, subset_indices
 
 RECOGNISED_THRESHOLD = 0.9
 TYPICAL_QUANTILE = 0.995  # real test digits whose features pass looks_real
 
 
+MIN_IMAGES = 2  # a covariance (and so every digit-FID) needs at least two samples
+
+
+def check_images(images: torch.Tensor, what: str = "samples", minimum: int = MIN_IMAGES) -> None:
+    """A clear error unless ``images`` is a finite (N, 1, 28, 28) batch with N >= ``minimum``."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"{what} must be a batch of digits of shape (N, 1, 28, 28), got {shape}")
+    if len(images) < minimum:
+        raise ValueError(
+            f"{what}: got {len(images)} image(s), need at least {minimum}"
+            + (": a covariance needs two, and the metrics fit one to the features" if minimum == MIN_IMAGES else "")
+        )
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError(f"{what} contain NaN or infinity: the sampler diverged, or the noise was not finite")
+
+
 def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (d,) and covariance (d, d) of features (N, d), in float64."""
+    """Mean (d,) and covariance (d, d) of features (N, d), in float64; N must be at least 2."""
+    if features.dim() != 2 or features.shape[0] < MIN_IMAGES:
+        raise ValueError(
+            f"gaussian_stats needs features of shape (N, d) with N >= 2 (a covariance needs two samples), "
+            f"got {tuple(features.shape)}"
+        )
     f = features.double()
     mu = f.mean(0)
     centered = f - mu
@@ -62,6 +84,7 @@ def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, c
 @torch.no_grad()
 def classify(classifier, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the reference classifier: returns (features (N, d), probabilities (N, 10)) on the CPU."""
+    check_images(images, "images to classify", minimum=1)
     classifier.eval()
     device = next(classifier.parameters()).device
     feats, probs = [], []
@@ -75,22 +98,36 @@ def classify(classifier, images: torch.Tensor, batch_size: int = 1000) -> tuple[
 
 def real_reference(n: int, split: str = "test", seed: int = 0) -> torch.Tensor:
     """A fixed set of ``n`` real images (the same for the same n, split and seed)."""
+    check_reference_size(n, split)
     images, _ = load_mnist(split)
     return images[subset_indices(len(images), n, seed)]
 
 
+def check_reference_size(n: int, split: str = "test") -> None:
+    """A clear error unless ``n`` real images can be drawn from ``split`` (at least 1, at most the split's size)."""
+    size = SPLITS[split][2] if split in SPLITS else None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1 or (size is not None and n > size):
+        raise ValueError(f"the MNIST {split} split has {size} images: ask for a whole number from 1 to {size}, got {n!r}")
+
+
 def digit_fid(classifier, samples: torch.Tensor, reference: torch.Tensor | None = None) -> float:
-    """digit-FID of ``samples`` against ``reference`` (default: the same number of real test images)."""
+    """digit-FID of ``samples`` against ``reference`` (default: the same number of real test images); N >= 2."""
+    check_images(samples, "samples")
+    if reference is not None:
+        check_images(reference, "reference")
+        if len(reference) != len(samples):
+            raise ValueError(f"use the same number of images on both sides ({len(samples)} vs {len(reference)})")
     reference = real_reference(len(samples)) if reference is None else reference
-    if len(reference) != len(samples):
-        raise ValueError(f"use the same number of images on both sides ({len(samples)} vs {len(reference)})")
     f_s, _ = classify(classifier, samples)
     f_r, _ = classify(classifier, reference)
     return frechet_distance(*gaussian_stats(f_s), *gaussian_stats(f_r))
 
 
 def fid_floor(classifier, n: int, seed: int = 0) -> float:
-    """The real-vs-real floor: digit-FID of ``n`` training images against ``n`` test images."""
+    """The real-vs-real floor: digit-FID of ``n`` training images against ``n`` test images (2 <= n <= 10,000)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < MIN_IMAGES:
+        raise ValueError(f"fid_floor needs n >= 2 images on each side (a covariance needs two), got {n!r}")
+    check_reference_size(n, "test")
     return digit_fid(classifier, real_reference(n, "train", seed), real_reference(n, "test", seed))
 
 
@@ -125,6 +162,8 @@ def class_spread(features: torch.Tensor, labels: torch.Tensor) -> float:
     feature, averaged over the classes present in ``labels`` (N,). Collapsed samples score near 0;
     compare with the same number computed for real digits and their true labels.
     """
+    if len(features) == 0 or len(labels) != len(features):
+        raise ValueError(f"class_spread needs one label per feature row and at least one, got {len(features)} and {len(labels)}")
     f = features.double()
     spreads = [(f[labels == c] - f[labels == c].mean(0)).pow(2).sum(1).mean().sqrt() for c in labels.unique()]
     return float(torch.stack(spreads).mean())
@@ -156,9 +195,17 @@ def evaluate_samples(
 ) -> SampleReport:
     """Score ``samples`` (N, 1, 28, 28) with every metric above; ``labels`` (N,) for conditional samples.
 
-    The floor is computed at the same N unless given (it depends only on N).
+    The floor is computed at the same N unless given (it depends only on N). N must be at least 2
+    (digit-FID fits a covariance) and at most 10,000 (the real test digits it is compared with).
     """
+    check_images(samples, "samples")
     n = len(samples)
+    check_reference_size(n, "test")
+    if labels is not None:
+        labels = torch.as_tensor(labels)
+        if labels.shape != (n,) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be ({n},) whole digits, the ones the samples were made for; "
+                             f"got {tuple(labels.shape)} {labels.dtype}")
     feats, probs = classify(classifier, samples)
     ref_feats, _ = classify(classifier, real_reference(n))
     confidence, predicted = probs.max(1)

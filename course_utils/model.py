@@ -200,6 +200,21 @@ class TinyUNet(nn.Module):
     def is_conditional(self) -> bool:
         return self.label_embedding is not None
 
+    def _check_labels(self, labels, x: torch.Tensor) -> torch.Tensor:
+        """``labels`` as a (B,) long tensor on x's device: classes 0..num_classes-1, or the null label num_classes."""
+        n = self.config.num_classes
+        labels = torch.as_tensor(labels, device=x.device)
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be whole class numbers (an integer tensor), got dtype {labels.dtype}")
+        if labels.dim() == 0:
+            labels = labels.expand(x.shape[0])
+        if labels.shape != (x.shape[0],):
+            raise ValueError(f"labels must have shape ({x.shape[0]},), one per image, got {tuple(labels.shape)}")
+        if bool(((labels < 0) | (labels > n)).any()):
+            bad = sorted({v for v in labels.tolist() if not 0 <= v <= n})
+            raise ValueError(f"labels must be classes 0-{n - 1} (or {n}, the null label), got {bad}")
+        return labels.long()
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.config
         if x.dim() != 4 or x.shape[1:] != (cfg.image_channels, cfg.image_size, cfg.image_size):
@@ -207,6 +222,8 @@ class TinyUNet(nn.Module):
                 f"expected images of shape (B, {cfg.image_channels}, {cfg.image_size}, {cfg.image_size}), "
                 f"got {tuple(x.shape)}"
             )
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("the images x_t contain NaN or infinity; check the noise or inputs they were made from")
         t = torch.as_tensor(t, device=x.device)
         if t.dim() == 0:
             t = t.expand(x.shape[0])
@@ -214,7 +231,7 @@ class TinyUNet(nn.Module):
         if self.label_embedding is not None:
             if labels is None:  # no label given: the null label, i.e. the unconditional model
                 labels = torch.full((x.shape[0],), cfg.num_classes, device=x.device, dtype=torch.long)
-            emb = emb + self.label_embedding(labels.to(x.device).long())
+            emb = emb + self.label_embedding(self._check_labels(labels, x))
         elif labels is not None:
             raise ValueError("this model is unconditional: call it without labels, or load a class-conditional one")
 

@@ -10,6 +10,7 @@ data/MODEL_CARD.md gives each recipe and its measured quality.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import torch
@@ -27,11 +28,31 @@ CHECKPOINTS = {
 }
 
 
+def _unknown_name(name, choices) -> ValueError:
+    close = difflib.get_close_matches(str(name), choices, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ValueError(
+        f"unknown checkpoint {name!r}{hint}: give one of the course's, {', '.join(map(repr, choices))}, "
+        "or the path of a checkpoint file"
+    )
+
+
 def checkpoint_path(name: str) -> Path:
     """Path of a shipped checkpoint: ``"uncond"``, ``"cond"`` or ``"classifier"``."""
     if name not in CHECKPOINTS:
-        raise ValueError(f"unknown checkpoint {name!r}; choose one of {sorted(CHECKPOINTS)}")
+        raise _unknown_name(name, sorted(CHECKPOINTS))
     return data_dir() / CHECKPOINTS[name]
+
+
+def _resolve(name_or_path: str | Path, names: list[str]) -> Path:
+    """A shipped checkpoint's name -> its path; a path stays a path. A bare word that is neither is refused."""
+    if isinstance(name_or_path, str) and name_or_path in names:
+        return checkpoint_path(name_or_path)
+    path = Path(name_or_path)
+    looks_like_a_name = isinstance(name_or_path, str) and not path.suffix and len(path.parts) == 1
+    if looks_like_a_name and not path.exists():
+        raise _unknown_name(name_or_path, names)
+    return path
 
 
 def load_ddpm(name_or_path: str | Path = "uncond", device: torch.device | str = "cpu") -> tuple[TinyUNet, NoiseSchedule]:
@@ -41,7 +62,7 @@ def load_ddpm(name_or_path: str | Path = "uncond", device: torch.device | str = 
     written by ``course_utils.training.save_train_state``. The architecture
     comes from the checkpoint itself.
     """
-    path = checkpoint_path(name_or_path) if name_or_path in CHECKPOINTS else Path(name_or_path)
+    path = _resolve(name_or_path, ["uncond", "cond"])
     ckpt = read_checkpoint(path, kind="ddpm")
     model = TinyUNet(UNetConfig.from_dict(ckpt["model_config"]))
     load_weights(model, ckpt["state_dict"], source=str(path))
@@ -65,7 +86,7 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
     run's own ``steps_done`` and ``train_seconds`` plus those of every run it started
     from (``--init``, recorded in ``train["init"]``).
     """
-    path = checkpoint_path(name_or_path) if name_or_path in CHECKPOINTS else Path(name_or_path)
+    path = _resolve(name_or_path, sorted(CHECKPOINTS))
     ckpt = read_checkpoint(path)
     info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume")}
     if info.get("kind") == "ddpm":

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -24,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoints import load_weights, read_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, load_weights, read_checkpoint, save_checkpoint
 from .env import progress
 from .forward import q_sample, randn_like
 from .model import MODEL_PRESETS, TinyUNet, UNetConfig, count_parameters
@@ -156,6 +158,7 @@ class TrainState:
     device: str = "cpu"
     generator: torch.Generator = field(default_factory=torch.Generator)  # draws t, noise and label dropout
     init: dict | None = None  # the checkpoint this run started from, if not from random weights
+    interrupted: bool = False  # the last train_ddpm call was stopped early by Ctrl-C
 
     @property
     def schedule(self) -> NoiseSchedule:
@@ -195,6 +198,36 @@ def _batches(images: torch.Tensor, labels: torch.Tensor | None, batch_size: int,
         epoch, offset = epoch + 1, 0
 
 
+class _CtrlC:
+    """While training, Ctrl-C (SIGINT, also Jupyter's "interrupt kernel") asks to stop after the current step.
+
+    The first press only sets ``requested``; the loop checks it between steps, so a step is
+    never half done. A second press raises KeyboardInterrupt at once (for a step that hangs).
+    Where no handler can be installed (not the main thread), Ctrl-C raises as usual.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not None:  # None: a handler not set from Python, which could not be put back
+                signal.signal(signal.SIGINT, self._handle)
+                self._previous = previous
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def train_ddpm(
     state: TrainState,
     images: torch.Tensor,
@@ -212,11 +245,19 @@ def train_ddpm(
     Shows a progress bar and records the loss of every step in ``state.losses``.
     ``callback(state)`` runs every ``callback_every`` steps (e.g. to draw samples);
     with ``checkpoint_path`` the run is saved every ``checkpoint_every`` steps and at the end.
-    Pressing Ctrl-C (or "interrupt kernel") stops early and keeps everything trained so far.
+
+    Pressing Ctrl-C (or "interrupt kernel") stops after the step in progress and keeps everything
+    trained so far; ``state.interrupted`` is then True. The run stays exact: calling ``train_ddpm``
+    again (or resuming the checkpoint) gives the same losses and weights as a run never stopped.
     """
     cfg = state.config
     if state.model.is_conditional and labels is None:
         raise ValueError("this model is class-conditional: pass the labels too (train_ddpm(state, images, labels))")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    for name, every in (("callback_every", callback_every), ("checkpoint_every", checkpoint_every)):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"{name} must be a whole number >= 1 (steps between calls), got {every!r}")
     model, device = state.model.train(), torch.device(state.device)
     schedule = state.schedule
     target = state.step + steps if steps is not None else cfg.train_steps
@@ -224,41 +265,74 @@ def train_ddpm(
     batches = _batches(images, labels if model.is_conditional else None, cfg.batch_size, cfg.seed, state.step)
     label_dropout = cfg.label_dropout if model.is_conditional else 0.0
 
-    bar = progress(total=target - state.step, desc="training", unit="step")
+    state.interrupted = False
+    torn = False  # an interrupt raised by code while a step was being applied: that step is half done
+    bar = progress(total=max(target - state.step, 0), desc="training", unit="step")
     start = time.perf_counter()
-    try:
-        while state.step < target:
-            x0, y = next(batches)
-            x0 = x0.to(device)
-            y = y.to(device) if y is not None else None
-            for group in state.optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, state.step)
-            loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout, generator=generator)
-            state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            state.optimizer.step()
-            state.ema.update(model)
-            state.step += 1
-            state.losses.append(loss.item())
-            bar.update(1)
-            if state.step % 50 == 0:
-                bar.set_postfix(loss=f"{sum(state.losses[-50:]) / 50:.4f}")
-            if callback is not None and state.step % callback_every == 0:
-                callback(state)
-            if checkpoint_path is not None and state.step % checkpoint_every == 0:
-                state.seconds += time.perf_counter() - start
-                start = time.perf_counter()
-                save_train_state(state, checkpoint_path)
-    except KeyboardInterrupt:
-        print(f"Interrupted at step {state.step}: keeping the weights trained so far.")
-    finally:
-        bar.close()
-        state.seconds += time.perf_counter() - start
-        model.eval()
-    if checkpoint_path is not None:
-        save_train_state(state, checkpoint_path)
+    with _CtrlC() as ctrl_c:
+        try:
+            while state.step < target and not ctrl_c.requested:
+                # Drawing t, noise and label dropout moves the generator: remember where this step began,
+                # so an interrupt before the step is applied leaves the run exactly at the step's start.
+                at_step_start = generator.get_state()
+                try:
+                    x0, y = next(batches)
+                    x0 = x0.to(device)
+                    y = y.to(device) if y is not None else None
+                    for group in state.optimizer.param_groups:
+                        group["lr"] = learning_rate(cfg, state.step)
+                    loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout, generator=generator)
+                    state.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.grad_clip:
+                        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    value = loss.item()
+                except BaseException:
+                    generator.set_state(at_step_start)
+                    state.optimizer.zero_grad(set_to_none=True)
+                    raise
+                if not math.isfinite(value):
+                    generator.set_state(at_step_start)
+                    raise FloatingPointError(
+                        f"the loss became {value} at step {state.step + 1}; the step was not applied. "
+                        f"Lower the learning rate (now {cfg.lr:g}), or check the images for NaN or infinity."
+                    )
+                torn = True  # a real Ctrl-C only sets ctrl_c.requested here; only code could raise
+                state.optimizer.step()
+                state.ema.update(model)
+                state.step += 1
+                state.losses.append(value)
+                torn = False
+                bar.update(1)
+                if state.step % 50 == 0:
+                    bar.set_postfix(loss=f"{sum(state.losses[-50:]) / 50:.4f}")
+                if callback is not None and state.step % callback_every == 0:
+                    callback(state)
+                if checkpoint_path is not None and state.step % checkpoint_every == 0:
+                    state.seconds += time.perf_counter() - start
+                    start = time.perf_counter()
+                    save_train_state(state, checkpoint_path)
+        except KeyboardInterrupt:
+            state.interrupted = True
+        finally:
+            bar.close()
+            state.seconds += time.perf_counter() - start
+            model.eval()
+        state.interrupted = state.interrupted or (ctrl_c.requested and state.step < target)
+        if checkpoint_path is not None and not torn:
+            save_train_state(state, checkpoint_path)
+    if torn:
+        print(
+            f"Interrupted while step {state.step + 1} was being applied: the weights in memory are partly "
+            "updated, so this run cannot continue exactly."
+            + (f" {checkpoint_path} still holds the run as last saved." if checkpoint_path is not None else "")
+        )
+    elif state.interrupted:
+        where = f" (saved to {checkpoint_path})" if checkpoint_path is not None else ""
+        print(
+            f"Interrupted: stopped after step {state.step} of {target}, keeping the weights trained so far{where}. "
+            "Training again continues exactly where it stopped."
+        )
     return state
 
 
@@ -291,13 +365,19 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
     return save_checkpoint(path, payload)
 
 
-def resume_train_state(path: str | Path, device: torch.device | str = "cpu") -> TrainState:
-    """Rebuild a :class:`TrainState` from a resumable checkpoint written by :func:`save_train_state`."""
-    ckpt = read_checkpoint(path, kind="ddpm")
+def resume_train_state(path: str | Path, device: torch.device | str = "cpu", *, checkpoint: dict | None = None) -> TrainState:
+    """Rebuild a :class:`TrainState` from a resumable checkpoint written by :func:`save_train_state`.
+
+    ``checkpoint``: the file's contents, if already read with ``read_checkpoint(path, kind="ddpm")``.
+    """
+    ckpt = read_checkpoint(path, kind="ddpm") if checkpoint is None else checkpoint
     if "resume" not in ckpt:
-        raise ValueError(f"{path} holds only sampling weights; resume needs a checkpoint saved with resumable=True")
-    train = dict(ckpt["train"])
-    config = TrainConfig.from_dict({k: v for k, v in train.items() if k in TrainConfig.__dataclass_fields__})
+        raise CheckpointError(
+            f"{path} holds only sampling weights; resume needs a checkpoint saved with resumable=True "
+            "(python -m course_utils.train keeps one as OUT.resume.pt)"
+        )
+    config = checkpoint_config(ckpt)
+    train = ckpt["train"]
     state = new_train_state(config, device)
     load_weights(state.model, ckpt["resume"]["model"], source=str(path))
     load_weights(state.ema.model, ckpt["state_dict"], source=str(path))
@@ -312,3 +392,16 @@ def resume_train_state(path: str | Path, device: torch.device | str = "cpu") -> 
     else:  # early checkpoints did not store the generator: continue with a new, step-dependent stream
         state.generator.manual_seed(config.seed + state.step)
     return state
+
+
+def checkpoint_config(ckpt: dict) -> TrainConfig:
+    """The :class:`TrainConfig` a DDPM checkpoint (as read by ``read_checkpoint``) was trained with."""
+    train = ckpt["train"]
+    return TrainConfig.from_dict({k: v for k, v in train.items() if k in TrainConfig.__dataclass_fields__})
+
+
+def config_differences(ours: TrainConfig, theirs: TrainConfig, *, ignore: tuple[str, ...] = ()) -> list[str]:
+    """``"name: a vs b"`` for each setting (model settings as ``model.name``) where two configs differ."""
+    a, b = ours.to_dict(), theirs.to_dict()
+    out = [f"model.{k}: {a['model'][k]!r} vs {b['model'].get(k)!r}" for k in a["model"] if a["model"][k] != b["model"].get(k)]
+    return out + [f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if k != "model" and k not in ignore and a[k] != b[k]]
