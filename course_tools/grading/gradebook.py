@@ -262,7 +262,8 @@ def summary_line(result: Result) -> str:
     broken = {(r.student, r.notebook) for r in result.rows if r.status == COULD_NOT_RUN}
     passed = sum(r.points for r in result.rows)
     line = (f"{len(students)} students, {len(submissions)} submissions due: {passed} of {len(result.rows)} exercises passed; "
-            f"{len(incomplete)} students incomplete ({len(missing)} notebooks missing, {len(broken)} unreadable or could not run); "
+            f"{len(incomplete)} students incomplete ({len(missing)} notebooks missing, "
+            f"{len(broken)} unreadable or could not run); "
             f"{len(result.ignored)} files ignored")
     if result.tampered:
         line += f"; WARNING: {len(result.tampered)} changes to the course's files during grading"
