@@ -234,6 +234,21 @@ def test_an_unknown_mistake_gets_the_diagnosis_and_the_exercises_method_hint():
     assert result.source == "diagnosis" and "factor of about 1.7" in result.hint and exercise.generic_hint in result.hint
 
 
+def test_an_unknown_mistake_in_one_term_is_told_which_input_that_term_holds():
+    def ddpm_step(x_t, t, eps, schedule, z):  # the fresh noise scaled by σ of the wrong step: not a registered mistake
+        mean = (x_t - schedule.betas[t] / schedule.sqrt_one_minus_alphas_cumprod[t] * eps) / schedule.alphas[t].sqrt()
+        return mean + schedule.posterior_variance[max(t - 1, 0)].sqrt() * z
+
+    result = evaluate(EXERCISES["nb05.ddpm_step"], ddpm_step)
+    assert result.source == "diagnosis" and "Only the term with `z` is off" in result.hint
+
+
+def test_an_unknown_mistake_with_a_mask_is_told_on_which_side_it_is_right():
+    result = evaluate(EXERCISES["nb07.inpaint_merge"], lambda x_generated, x_known_t, mask: mask * x_known_t * 2
+                      + (1 - mask) * x_generated)
+    assert "right where `mask` = 0 but off where `mask` = 1" in result.hint
+
+
 def test_an_answer_returning_an_input_is_told_which_one():
     result = evaluate(EXERCISES["nb04.ema_step"], lambda average, value, decay: value.clone())
     assert result.source == "mistake"  # a registered mistake comes first ...

@@ -340,16 +340,18 @@ def _fmt(x: float) -> str:
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    scale = max(b.abs().max().item(), 1e-12)
+    scale = max(b.abs().max().item(), a.abs().max().item(), 1e-12)
     return bool(torch.allclose(a, b, rtol=2e-3, atol=2e-3 * scale))
 
 
-def _factor(g: torch.Tensor, e: torch.Tensor) -> float | None:
-    """The constant c with g ≈ c·e, if there is one."""
+def _factor(g: torch.Tensor, e: torch.Tensor, slack: float = 0.0) -> float | None:
+    """The constant c with g ≈ c·e, if there is one (give or take ``slack``, e.g. float32 rounding)."""
     denom = (e * e).sum().item()
     if denom == 0:
         return None
     c = (g * e).sum().item() / denom
+    if slack and (g - c * e).abs().max().item() <= slack + 2e-3 * g.abs().max().item():
+        return c
     return c if _close(g, c * e) else None
 
 
@@ -433,6 +435,51 @@ def diagnose(got: Any, expected: Any, items: tuple[str, ...] = ()) -> str:
         notes.append(f"Your result's overall size (its norm) is about {_fmt(size)} times the expected one, and it "
                      "is not a constant multiple of it.")
     return " ".join(notes)
+
+
+def _off_term(got: Any, expected: Any, args: tuple, kwargs: dict, names: list[str], items: tuple[str, ...]) -> str:
+    """If the error (got − expected) is a multiple of one input tensor, name it: only the term with it is off."""
+    if not (isinstance(got, torch.Tensor) and isinstance(expected, torch.Tensor)) or got.shape != expected.shape \
+            or got.dim() == 0 or got.is_complex():
+        return ""
+    diff = got.detach().double() - expected.detach().double()
+    slack = 1e-6 * expected.detach().abs().max().item()  # the float32 rounding of the results themselves
+    for i, a in enumerate(list(args) + list(kwargs.values())):
+        if not (isinstance(a, torch.Tensor) and a.shape == got.shape and a.is_floating_point()):
+            continue
+        a = a.detach().double()
+        name = f"`{names[i]}`" if i < len(names) else f"argument {i + 1}"
+        c = _factor(diff.flatten(), a.flatten(), slack)
+        if c is not None:
+            return (f"Only the term with {name} is off: your result minus the expected one is {_fmt(c)} × {name}. "
+                    f"Look at that term's sign and coefficient.")
+        if items and got.shape[0] == len(items) > 1:
+            factors = [_factor(diff[b].flatten(), a[b].flatten(), slack) for b in range(len(items))]
+            if all(f is not None for f in factors):
+                return (f"Only the term with {name} is off: for each item your result minus the expected one is a "
+                        f"multiple of {name} (" + ", ".join(f"×{_fmt(f)} at {n}" for f, n in zip(factors, items))
+                        + "). Look at that term's coefficient.")
+    return ""
+
+
+def _mask_note(got: Any, expected: Any, args: tuple, kwargs: dict, names: list[str]) -> str:
+    """For an input of 0s and 1s (a mask): say on which of its two regions the result is right."""
+    if not (isinstance(got, torch.Tensor) and isinstance(expected, torch.Tensor)) or got.shape != expected.shape:
+        return ""
+    wrong = ~torch.isclose(got.detach().double(), expected.detach().double(), rtol=1e-4, atol=1e-5)
+    for i, a in enumerate(list(args) + list(kwargs.values())):
+        if not (isinstance(a, torch.Tensor) and a.is_floating_point() and a.numel() > 1) or not ((a == 0) | (a == 1)).all():
+            continue
+        try:
+            ones = torch.broadcast_to(a, got.shape) == 1
+        except RuntimeError:
+            continue
+        name = f"`{names[i]}`" if i < len(names) else f"argument {i + 1}"
+        off_on_ones, off_on_zeros = bool(wrong[ones].any()), bool(wrong[~ones].any())
+        if off_on_ones != off_on_zeros:
+            good, bad = ("0", "1") if off_on_ones else ("1", "0")
+            return f"Your result is right where {name} = {good} but off where {name} = {bad}."
+    return ""
 
 
 def _returned_input(got: Any, args: tuple, kwargs: dict, names: list[str]) -> str:
@@ -642,6 +689,12 @@ def _hint_for(exercise: Exercise, student_fn: Callable, outcomes: list[_Outcome]
     except Exception:
         pass
     note = diagnose(failing.got, failing.expected, failing.case.items)
+    if not note.startswith(("Your values are too", "Your values have the opposite", "Your values are off by the same",
+                            "Your values are close", "Your value")):
+        term = (_off_term(failing.got, failing.expected, failing.case.args, failing.case.kwargs, names, failing.case.items)
+                or _mask_note(failing.got, failing.expected, failing.case.args, failing.case.kwargs, names))
+        if term:
+            note = term if note.startswith("Your result's overall size") else f"{term} {note}"
     return " ".join(h for h in (note, exercise.generic_hint) if h), ("diagnosis" if note else "generic")
 
 
@@ -674,7 +727,8 @@ def exercise_index() -> str:
              "the wrong shape, dtype or device, NaN or infinity, returning an input unchanged, and drawing new "
              "random numbers instead of using the noise given. When a wrong answer matches none of the mistakes "
              "below, the hint says how the values are off: the opposite sign, a constant factor or offset, right "
-             "for some steps t but not others, or shifted by one place.", ""]
+             "for some steps t but not others, shifted by one place, off only in the term with one input, or right "
+             "on one side of a mask only.", ""]
     for ex in EXERCISES.values():
         names = [m.name for m in ex.mistakes] + [e.name for e in ex.errors]
         lines.append(f"- `{ex.id}`: " + "; ".join(names) + ".")
