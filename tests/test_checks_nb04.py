@@ -56,7 +56,7 @@ def _no_grad_loss(model, x0, t, noise, s):
 WRONG = {
     "nb04.eps_prediction_loss": [
         (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).item(), "calls `loss.backward()`"),  # formerly passed
-        (lambda m, x0, t, noise, s: float(_mse(m, x0, t, noise, s)), "calls `loss.backward()`"),
+        (lambda m, x0, t, noise, s: float(_mse(m, x0, t, noise, s).detach()), "calls `loss.backward()`"),
         (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).detach(), "not connected to the network"),
         (_no_grad_loss, "not connected to the network"),
         (lambda m, x0, t, noise, s: F.mse_loss(m(_x_t(x0, t, noise, s), t), x0), "compare its output with `noise`"),

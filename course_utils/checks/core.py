@@ -561,9 +561,8 @@ class _Outcome:
     args: tuple = ()  # the copies the student's function received
 
 
-def _call(fn: Callable, case: Case) -> tuple[Any, tuple, dict]:
-    args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
-    return fn(*args, **kwargs), args, kwargs
+def _call(fn: Callable, case: Case) -> Any:
+    return fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
 
 
 def evaluate(exercise: Exercise, student_fn: Callable, cases: list[Case] | None = None, *,
@@ -683,7 +682,7 @@ def _hint_for(exercise: Exercise, student_fn: Callable, outcomes: list[_Outcome]
     if same_input:
         return same_input, "behaviour"
     try:
-        again, _, _ = _call(student_fn, failing.case)
+        again = _call(student_fn, failing.case)
         if not _same(again, failing.got, 1e-7, 1e-6):
             return _RANDOM_HINT, "behaviour"
     except Exception:
