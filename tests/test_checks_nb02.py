@@ -79,6 +79,7 @@ WRONG = {
          "use the noise it is given"),  # fresh noise: no misleading reshape hint
         (lambda x0, t, s, noise: _abar(t + 1, s).sqrt() * x0 + (1 - _abar(t + 1, s)).sqrt() * noise, "index the schedule with t"),
         (lambda x0, t, s, noise: _abar(t, s).sqrt() * x0 + (1 - _abar(t, s)).sqrt() * noise.double(), "wrong dtype"),
+        (lambda x0, t, s, noise: torch.clamp(_abar(t, s).sqrt() * x0 + (1 - _abar(t, s)).sqrt() * noise, -1, 1), "Do not clip"),
     ],
     "nb02.snr_db": [
         (lambda a: a / (1 - a), "convert it to decibels"),

@@ -71,6 +71,7 @@ WRONG = {
         (lambda x_t, t, eps, s: (x_t - _col(s.sqrt_one_minus_alphas_cumprod, t - 1) * eps) / _col(s.sqrt_alphas_cumprod, t - 1),
          "Off by one"),
         (lambda x_t, t, eps, s: eps, "the argument `eps` itself"),
+        (lambda x_t, t, eps, s: ((x_t - _s1(s, t) * eps) / _sa(s, t)).clamp(-1, 1), "Do not clip"),  # formerly passed
     ],
     "nb03.timestep_embedding": [
         (lambda t, dim: _emb(t, dim, order="cos-sin"), "Sines first"),

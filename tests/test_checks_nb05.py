@@ -73,6 +73,7 @@ WRONG = {
          + s.posterior_variance[t].sqrt() * z, "square root of α_t"),
         (lambda x, t, e, s, z: _mean(x, t, e, s) + s.posterior_variance[t].sqrt() * torch.randn_like(x),
          "use the noise it is given"),
+        (lambda x, t, e, s, z: (_mean(x, t, e, s) + s.posterior_variance[t].sqrt() * z).clamp(-1, 1), "Do not clip"),
     ],
 }
 

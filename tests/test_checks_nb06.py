@@ -102,6 +102,8 @@ WRONG = {
         (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, sigma_room=False), "that much less"),
         (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, noise_power=2), "not by σ²"),
         (lambda x, e, a, ap, eta, z: (1 - ap).sqrt() * _x0(x, e, a) + ap.sqrt() * e, "swapped"),
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: _x0(x_, e_, a_).clamp(-1, 1)),
+         "Do not clip x̂₀"),
         (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z) - good_ddim_sigma(a, ap, eta) * z
          + good_ddim_sigma(a, ap, eta) * torch.randn_like(z), "use the noise it is given"),
     ],

@@ -87,6 +87,8 @@ register(Exercise(
                      "Add the noise term: x_t is the scaled image *plus* scaled noise."),
         KnownMistake("the image not scaled", lambda x, t, s, n: x + (1 - _abar(t)).sqrt() * n,
                      "Scale the image too: only a fraction of the signal is left at step t."),
+        KnownMistake("the result clipped to [-1, 1]", lambda x, t, s, n: forward.q_sample(x, t, s, n).clamp(-1, 1),
+                     "Do not clip: a noisy image x_t has values outside [-1, 1], and it must keep them."),
         KnownMistake("one t for the whole batch", lambda x, t, s, n: _col(s.alphas_cumprod, t[:1]).sqrt() * x
                      + (1 - _col(s.alphas_cumprod, t[:1])).sqrt() * n,
                      "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),

@@ -12,6 +12,7 @@ from .core import Case, Exercise, KnownMistake, register, run_check
 _g = torch.Generator().manual_seed(1234)
 _x = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1  # images in [-1, 1]
 _eps = torch.randn(4, 1, 28, 28, generator=_g)
+_eps_predicted = torch.randn(4, 1, 28, 28, generator=_g)  # a network's guess: not the noise x_t was made with
 _schedule = schedules.make_schedule("linear", 1000)
 _t = torch.tensor([0, 10, 500, 999])
 _T_ITEMS = ("t = 0", "t = 10", "t = 500", "t = 999")
@@ -24,7 +25,8 @@ def _col(values: torch.Tensor, t) -> torch.Tensor:
 def _x0_cases():
     x_t = forward.q_sample(_x, _t, _schedule, _eps)
     return [Case((x_t, _t, _eps, _schedule), label="t = 0, 10, 500, 999", items=_T_ITEMS),
-            Case((x_t[2:3], _t[2:3], _eps[2:3], _schedule), label="one image at t = 500")]
+            Case((x_t[2:3], _t[2:3], _eps[2:3], _schedule), label="one image at t = 500"),
+            Case((x_t, _t, _eps_predicted, _schedule), label="a predicted ε, not the noise x_t was made with", items=_T_ITEMS)]
 
 
 def _sa(t):
@@ -66,6 +68,9 @@ register(Exercise(
                      lambda x, t, e, s: (x - _s1(t - 1) * e) / _sa(t - 1),
                      "Off by one: x_t was made with ᾱ_t at index t itself, not one step earlier (and t − 1 = −1 "
                      "indexes the *last* step)."),
+        KnownMistake("the result clipped to [-1, 1]", lambda x, t, e, s: forward.predict_x0_from_eps(x, t, e, s).clamp(-1, 1),
+                     "Do not clip: return x̂₀ as it comes out, even outside [-1, 1] (with a predicted ε it often is; "
+                     "the samplers decide later whether to clip)."),
         KnownMistake("one t for the whole batch", lambda x, t, e, s: (x - _s1(t[:1]) * e) / _sa(t[:1]),
                      "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),
     ),

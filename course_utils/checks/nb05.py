@@ -103,6 +103,8 @@ register(Exercise(
                      "Divide the bracket by the root of α_t; multiplying shrinks the image at every step."),
         KnownMistake("σ_t² for σ_t", lambda x, t, e, s, z: _mean(x, t, e, s) + s.posterior_variance[t] * z,
                      "σ_t is a standard deviation: z is scaled by the square root of the variance β̃_t."),
+        KnownMistake("the result clipped to [-1, 1]", lambda x, t, e, s, z: (_mean(x, t, e, s) + _std(s, t) * z).clamp(-1, 1),
+                     "Do not clip: x_{t−1} is still noisy, and its values may lie outside [-1, 1]."),
         KnownMistake("the sign of the ε term flipped", lambda x, t, e, s, z: (x + _coef(s, t) * e) / s.alphas[t].sqrt() + _std(s, t) * z,
                      "Sign error: the step *removes* the predicted noise from x_t; you added it."),
         KnownMistake("1 − ᾱ_t without its root", lambda x, t, e, s, z: (x - s.betas[t] / (1 - s.alphas_cumprod[t]) * e)

@@ -127,6 +127,8 @@ register(Exercise(
                      "Add the fresh noise z, scaled by σ; only η = 0 makes it vanish."),
         KnownMistake("σ² for σ on the fresh noise", lambda x, e, a, ap, eta, z: _step(x, e, a, ap, eta, z, noise=lambda s: s**2),
                      "The fresh noise z is scaled by the standard deviation σ, not by σ²."),
+        KnownMistake("x̂₀ clipped to [-1, 1]", lambda x, e, a, ap, eta, z: _step(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: _x0_hat(x_, e_, a_).clamp(-1, 1)),
+                     "Do not clip x̂₀ here: the exercise is the plain update (the course's DDIMSampler clips as an option)."),
         KnownMistake("x̂₀ and ε coefficients swapped", lambda x, e, a, ap, eta, z: (1 - ap).sqrt() * _x0_hat(x, e, a) + ap.sqrt() * e,
                      "The coefficients are swapped: at the last step (ᾱ_prev = 1) the result must be x̂₀ itself."),
     ),
