@@ -1,11 +1,12 @@
 """Exercise checks, one module per notebook: ``use_fn = check_xxx(student_fn)``.
 
 Each check prints a verdict (and a hint when something is wrong) and returns
-the function later cells should use. See :mod:`course_utils.checks.core`.
+the function later cells should use. See :mod:`course_utils.checks.core`;
+``python -m course_utils.checks.index`` prints the exercise index of INSTRUCTORS.md.
 
     nb01  check_add_noise, check_noising_step, check_variance_after_steps
     nb02  check_alphas_cumprod, check_q_sample, check_snr_db
-    nb03  check_timestep_embedding, check_x0_from_eps
+    nb03  check_x0_from_eps, check_timestep_embedding
     nb04  check_eps_prediction_loss, check_ema_step
     nb05  check_posterior_variance, check_ddpm_step
     nb06  check_ddim_sigma, check_ddim_step, check_slerp
@@ -27,7 +28,7 @@ __all__ = [
     "EXERCISES", "CheckResult", "Exercise", "VERDICT_PATTERN", "evaluate", "run_check",
     "check_add_noise", "check_noising_step", "check_variance_after_steps",
     "check_alphas_cumprod", "check_q_sample", "check_snr_db",
-    "check_timestep_embedding", "check_x0_from_eps",
+    "check_x0_from_eps", "check_timestep_embedding",
     "check_eps_prediction_loss", "check_ema_step",
     "check_posterior_variance", "check_ddpm_step",
     "check_ddim_sigma", "check_ddim_step", "check_slerp",

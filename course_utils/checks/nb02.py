@@ -12,62 +12,128 @@ _x = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1  # images in [-1, 1]
 _eps = torch.randn(4, 1, 28, 28, generator=_g)
 _schedule = schedules.make_schedule("linear", 1000)
 _t = torch.tensor([0, 10, 500, 999])
+_T_ITEMS = ("t = 0", "t = 10", "t = 500", "t = 999")
 
-register(Exercise("nb02.alphas_cumprod", "02_forward_process_and_schedules", "alphas_cumprod_from_betas",
-                  "ᾱ_t as a running product", "easy", schedules.alphas_cumprod_from_betas))
+
+def _col(values: torch.Tensor, t) -> torch.Tensor:
+    return values[t].view(-1, 1, 1, 1)
+
+
+def _running_product_cases():
+    return [Case((schedules.linear_betas(1000).float(),), label="linear, T=1000"),
+            Case((torch.tensor([0.1, 0.2, 0.3]),), label="three steps"),
+            Case((schedules.cosine_betas(50),), label="cosine, T=50, float64")]
+
+
+register(Exercise(
+    "nb02.alphas_cumprod", "02_forward_process_and_schedules", "alphas_cumprod_from_betas", "ᾱ_t as a running product",
+    "easy", schedules.alphas_cumprod_from_betas, check="check_alphas_cumprod",
+    cases=_running_product_cases,
+    mistakes=(
+        KnownMistake("a running product of β instead of α", lambda b: torch.cumprod(b, 0),
+                     "You multiplied the β_t; ᾱ is built from the α_t = 1 − β_t, the fraction each step keeps."),
+        KnownMistake("1 minus a running sum", lambda b: 1 - torch.cumsum(b, 0),
+                     "ᾱ is a running *product*, not 1 minus a running sum (the two agree only while the β are tiny)."),
+        KnownMistake("a running sum of α", lambda b: torch.cumsum(1 - b, 0),
+                     "That is a running *sum* (torch.cumsum); ᾱ_t is a running *product* (torch.cumprod)."),
+        KnownMistake("off by one (ᾱ_{t−1})", lambda b: torch.cat([torch.ones(1, dtype=b.dtype), torch.cumprod(1 - b, 0)[:-1]]),
+                     "Off by one: ᾱ_0 already includes step 0, so it is not 1; do not put a 1 in front."),
+        KnownMistake("the first entry dropped", lambda b: torch.cumprod(1 - b, 0)[1:],
+                     "One entry is missing: return one ᾱ_t per β_t, the first one included."),
+        KnownMistake("the total product for every t", lambda b: torch.prod(1 - b).expand_as(b),
+                     "Use a *running* product, one value per t; the total product is only the last one."),
+        KnownMistake("α_t returned", lambda b: 1 - b,
+                     "That is α_t, the fraction of one step; ᾱ_t combines every step from 0 to t."),
+        KnownMistake("√ᾱ_t (square roots taken)", lambda b: torch.cumprod(1 - b, 0).sqrt(),
+                     "No square roots here: that is √ᾱ_t, and this exercise asks for ᾱ_t itself."),
+    ),
+    generic_hint="Print your result for betas = torch.tensor([0.1, 0.2, 0.3]) and work the three values out by hand.",
+))
 
 
 def check_alphas_cumprod(alphas_cumprod_from_betas):
     """Check ``alphas_cumprod_from_betas(betas) -> abar`` (same shape as betas)."""
-    betas = schedules.linear_betas(1000).float()
-    return run_check(
-        "nb02.alphas_cumprod", alphas_cumprod_from_betas,
-        [Case((betas,), label="linear, T=1000"), Case((torch.tensor([0.1, 0.2, 0.3]),), label="three steps")],
-        mistakes=(
-            KnownMistake(lambda b: torch.cumprod(b, 0), "Multiply the α_t = 1 - β_t, not the β_t."),
-            KnownMistake(lambda b: 1 - torch.cumsum(b, 0), "ᾱ is a running *product* of (1 - β_t), not 1 minus a sum."),
-            KnownMistake(lambda b: torch.cat([torch.ones(1), torch.cumprod(1 - b, 0)[:-1]]),
-                         "Off by one: ᾱ_0 already includes step 0, so ᾱ_0 = 1 - β_0."),
-            KnownMistake(lambda b: torch.prod(1 - b).expand_as(b), "Use a cumulative product (torch.cumprod), one value per t."),
-        ),
-    )
+    return run_check("nb02.alphas_cumprod", alphas_cumprod_from_betas)
 
 
-register(Exercise("nb02.q_sample", "02_forward_process_and_schedules", "q_sample",
-                  "the closed form q(x_t | x_0)", "medium", forward.q_sample))
+def _abar(t):
+    return _col(_schedule.alphas_cumprod, t)
+
+
+def _q_cases():
+    return [Case((_x, _t, _schedule, _eps), label="t = 0, 10, 500, 999", items=_T_ITEMS),
+            Case((_x[:2], torch.tensor([250, 250]), _schedule, _eps[:2]), label="t = 250")]
+
+
+register(Exercise(
+    "nb02.q_sample", "02_forward_process_and_schedules", "q_sample", "the closed form q(x_t ∣ x₀)", "medium",
+    forward.q_sample, check="check_q_sample",
+    cases=_q_cases,
+    mistakes=(
+        KnownMistake("no square roots", lambda x, t, s, n: _abar(t) * x + (1 - _abar(t)) * n,
+                     "Forgot the square roots: ᾱ_t and 1 − ᾱ_t are variances, the coefficients are standard deviations."),
+        KnownMistake("no square root on the noise's coefficient", lambda x, t, s, n: _abar(t).sqrt() * x + (1 - _abar(t)) * n,
+                     "Forgot the square root on the noise's coefficient: 1 − ᾱ_t is the noise's variance."),
+        KnownMistake("no square root on the image's coefficient", lambda x, t, s, n: _abar(t) * x + (1 - _abar(t)).sqrt() * n,
+                     "Forgot the square root on the image's coefficient: ᾱ_t is the signal's variance."),
+        KnownMistake("the coefficients swapped", lambda x, t, s, n: (1 - _abar(t)).sqrt() * x + _abar(t).sqrt() * n,
+                     "The coefficients are swapped: at t = 0 (ᾱ_t ≈ 1) x_t must be almost the clean image."),
+        KnownMistake("α_t for ᾱ_t (a single step's α_t, β_t)", lambda x, t, s, n: _col(s.alphas, t).sqrt() * x + _col(s.betas, t).sqrt() * n,
+                     "That is a single step (α_t, β_t); the jump from x₀ to step t uses the cumulative ᾱ_t (schedule.alphas_cumprod)."),
+        KnownMistake("off by one (ᾱ_{t−1})",
+                     lambda x, t, s, n: _col(s.alphas_cumprod_prev, t).sqrt() * x + (1 - _col(s.alphas_cumprod_prev, t)).sqrt() * n,
+                     "Off by one: x_t uses ᾱ_t at index t itself, not the value one step earlier."),
+        KnownMistake("the noise term left out", lambda x, t, s, n: _abar(t).sqrt() * x,
+                     "Add the noise term: x_t is the scaled image *plus* scaled noise."),
+        KnownMistake("the image not scaled", lambda x, t, s, n: x + (1 - _abar(t)).sqrt() * n,
+                     "Scale the image too: only a fraction of the signal is left at step t."),
+        KnownMistake("the result clipped to [-1, 1]", lambda x, t, s, n: forward.q_sample(x, t, s, n).clamp(-1, 1),
+                     "Do not clip: a noisy image x_t has values outside [-1, 1], and it must keep them."),
+        KnownMistake("one t for the whole batch", lambda x, t, s, n: _col(s.alphas_cumprod, t[:1]).sqrt() * x
+                     + (1 - _col(s.alphas_cumprod, t[:1])).sqrt() * n,
+                     "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),
+    ),
+    generic_hint="Try t = 0 in your head: ᾱ_0 ≈ 1, so x_t must be almost x₀ there.",
+))
 
 
 def check_q_sample(q_sample):
     """Check ``q_sample(x0, t, schedule, noise) -> x_t``."""
-    abar = lambda t: _schedule.alphas_cumprod[t].view(-1, 1, 1, 1)  # noqa: E731
-    return run_check(
-        "nb02.q_sample", q_sample,
-        [Case((_x, _t, _schedule, _eps), label="t = 0, 10, 500, 999"), Case((_x[:2], torch.tensor([250, 250]), _schedule, _eps[:2]), label="t = 250")],
-        mistakes=(
-            KnownMistake(lambda x, t, s, n: abar(t) * x + (1 - abar(t)) * n, "Forgot the square roots: √ᾱ_t and √(1-ᾱ_t) are standard deviations' scales."),
-            KnownMistake(lambda x, t, s, n: (1 - abar(t)).sqrt() * x + abar(t).sqrt() * n, "The coefficients are swapped: the image keeps √ᾱ_t."),
-            KnownMistake(lambda x, t, s, n: s.alphas[t].view(-1, 1, 1, 1).sqrt() * x + s.betas[t].view(-1, 1, 1, 1).sqrt() * n,
-                         "That is a single step (α_t, β_t); the closed form uses the cumulative ᾱ_t."),
-            KnownMistake(lambda x, t, s, n: abar(t).sqrt() * x + (1 - abar(t)).sqrt() * n * 0 + x * 0, "Add the noise term."),
-        ),
-        generic_hint="Index the schedule with t and reshape to (B, 1, 1, 1) so it broadcasts over the image: schedule.alphas_cumprod[t].view(-1, 1, 1, 1).",
-    )
+    return run_check("nb02.q_sample", q_sample)
 
 
-register(Exercise("nb02.snr_db", "02_forward_process_and_schedules", "snr_db",
-                  "signal-to-noise ratio in decibels", "easy", schedules.snr_db))
+def _ratio(a):
+    return a / (1 - a)
+
+
+register(Exercise(
+    "nb02.snr_db", "02_forward_process_and_schedules", "snr_db", "signal-to-noise ratio in decibels", "easy",
+    schedules.snr_db, check="check_snr_db",
+    cases=lambda: [Case((_schedule.alphas_cumprod,), label="linear schedule"),
+                   Case((torch.tensor([0.5, 0.9, 0.01]),), label="abar = 0.5, 0.9, 0.01")],
+    mistakes=(
+        KnownMistake("the SNR itself, not in decibels", lambda a: _ratio(a),
+                     "That is the SNR itself; convert it to decibels."),
+        KnownMistake("20·log10 (amplitude decibels)", lambda a: 20 * torch.log10(_ratio(a)),
+                     "SNR is a power ratio: its decibels use 10·log10, not 20·log10."),
+        KnownMistake("the natural log", lambda a: 10 * torch.log(_ratio(a)),
+                     "Use log base 10 (torch.log10), not the natural log."),
+        KnownMistake("log10 without the factor 10", lambda a: torch.log10(_ratio(a)),
+                     "That is in bels: decibels are ten times as many."),
+        KnownMistake("noise over signal", lambda a: 10 * torch.log10(1 / _ratio(a)),
+                     "Signal over noise: the signal's variance goes on top."),
+        KnownMistake("the amplitude ratio", lambda a: 10 * torch.log10(_ratio(a).sqrt()),
+                     "That is the ratio of amplitudes (standard deviations); the SNR compares powers, that is "
+                     "variances, so no square root."),
+        KnownMistake("the signal alone", lambda a: 10 * torch.log10(a),
+                     "Divide by the noise's variance: the SNR is a ratio of signal to noise."),
+        KnownMistake("signal minus noise", lambda a: 10 * torch.log10(a - (1 - a)),
+                     "The SNR is a ratio of the two variances, not their difference."),
+    ),
+    generic_hint="0 dB means as much signal as noise: check that ᾱ = 0.5 gives 0.",
+))
 
 
 def check_snr_db(snr_db):
-    """Check ``snr_db(alphas_cumprod) -> 10 log10(abar / (1 - abar))``."""
-    abar = _schedule.alphas_cumprod
-    return run_check(
-        "nb02.snr_db", snr_db,
-        [Case((abar,), label="linear schedule"), Case((torch.tensor([0.5, 0.9, 0.01]),), label="abar = 0.5, 0.9, 0.01")],
-        mistakes=(
-            KnownMistake(lambda a: a / (1 - a), "That is the SNR itself; convert to decibels with 10·log10."),
-            KnownMistake(lambda a: 20 * torch.log10(a / (1 - a)), "SNR is a power ratio: decibels are 10·log10, not 20·log10."),
-            KnownMistake(lambda a: 10 * torch.log(a / (1 - a)), "Use log base 10 (torch.log10), not the natural log."),
-            KnownMistake(lambda a: 10 * torch.log10((1 - a) / a), "Signal over noise: ᾱ on top, (1-ᾱ) below."),
-        ),
-    )
+    """Check ``snr_db(alphas_cumprod) -> SNR_t in decibels``."""
+    return run_check("nb02.snr_db", snr_db)

@@ -7,7 +7,7 @@ import torch
 from .. import training
 from ..model import TinyUNet, UNetConfig
 from ..schedules import make_schedule
-from .core import Case, Exercise, KnownMistake, register, run_check
+from .core import Case, Exercise, KnownError, KnownMistake, register, run_check
 
 _g = torch.Generator().manual_seed(4321)
 _schedule = make_schedule("linear", 1000)
@@ -19,57 +19,115 @@ _value = torch.randn(3, 5, generator=_g)
 
 
 def _tiny_model() -> TinyUNet:
-    torch.manual_seed(0)
-    cfg = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
-    return TinyUNet(cfg).eval().requires_grad_(False)
+    """A small untrained U-Net whose weights require gradients, so that the check can see the loss reach them."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        cfg = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
+        return TinyUNet(cfg).eval()
 
 
 def _col(values: torch.Tensor, t) -> torch.Tensor:
     return values[t].view(-1, 1, 1, 1)
 
-register(Exercise("nb04.eps_prediction_loss", "04_training_a_tiny_ddpm", "eps_prediction_loss",
-                  "the eps-prediction objective (Algorithm 1)", "medium", training.eps_prediction_loss))
+
+def _x_t(x0, t, n, abar=None):
+    abar = _col(_schedule.alphas_cumprod if abar is None else abar, t)
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * n
+
+
+def _loss_cases():
+    model = _tiny_model()
+    return [Case((model, _x0, _t, _eps, _schedule), label="t = 3, 100, 500, 999"),
+            Case((model, _x0[:1], _t[2:3], _eps[:1], _schedule), label="one image")]
+
+
+def _reaches_the_weights(loss, model, *_):
+    """The loss must be a tensor whose gradient reaches the network's weights (the training loop calls .backward())."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not loss.requires_grad:
+        return ("your loss is not connected to the network (it has no gradient), so `loss.backward()` in the "
+                "training loop below would fail.",
+                "Keep the loss a tensor built from the model's output: no `.item()`, `.detach()`, `.data`, "
+                "`torch.tensor(...)` around it, and no `torch.no_grad()` inside the function.")
+    grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+    if all(g is None for g in grads):
+        return ("your loss does not depend on the network's weights, so training would not change them.",
+                "Build the loss from the model's output, model(x_t, t).")
+    return None
+
+
+register(Exercise(
+    "nb04.eps_prediction_loss", "04_training_a_tiny_ddpm", "eps_prediction_loss", "the ε-prediction objective (Algorithm 1)",
+    "medium", training.eps_prediction_loss, check="check_eps_prediction_loss",
+    cases=_loss_cases,
+    mistakes=(
+        KnownMistake("compared with x0 instead of the noise", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - x0) ** 2).mean(),
+                     "The network predicts the noise ε, so compare its output with `noise`, not with x0."),
+        KnownMistake("the clean image fed to the network", lambda m, x0, t, n, s: ((m(x0, t) - n) ** 2).mean(),
+                     "Feed the network the *noisy* image x_t (q_sample), not the clean one."),
+        KnownMistake("the noise fed to the network", lambda m, x0, t, n, s: ((m(n, t) - n) ** 2).mean(),
+                     "Feed the network the noisy image x_t made by q_sample, not the noise itself."),
+        KnownMistake("summed instead of averaged", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - n) ** 2).sum(),
+                     "Average the squared error (`.mean()` or F.mse_loss), don't sum it: the loss must not grow "
+                     "with the batch size or the image size."),
+        KnownMistake("summed over the pixels, averaged over the batch",
+                     lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - n) ** 2).flatten(1).sum(1).mean(),
+                     "Your loss is summed over the pixels of each image (784 times too large): take the mean over "
+                     "the pixels as well as over the batch."),
+        KnownMistake("x_t without square roots", lambda m, x0, t, n, s: ((m(_col(s.alphas_cumprod, t) * x0
+                     + _col(1 - s.alphas_cumprod, t) * n, t) - n) ** 2).mean(),
+                     "Your x_t lacks its square roots; the simplest fix is to make it with q_sample(x0, t, schedule, noise)."),
+        KnownMistake("one t for the whole batch", lambda m, x0, t, n, s: ((m(_x_t(x0, t[:1], n), t[:1].expand_as(t)) - n) ** 2).mean(),
+                     "Each image has its own step: pass the whole (B,) tensor t to q_sample and to the model, not t[0]."),
+        KnownMistake("the noise step used for x_t but not passed to the model",
+                     lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), torch.zeros_like(t)) - n) ** 2).mean(),
+                     "Pass the same steps t to the model that you used to make x_t: it needs to know how noisy x_t is."),
+        KnownMistake("the absolute error (L1)", lambda m, x0, t, n, s: (m(_x_t(x0, t, n), t) - n).abs().mean(),
+                     "Square the error (mean *squared* error), don't take its absolute value."),
+        KnownMistake("the root of the mean squared error", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - n) ** 2).mean().sqrt(),
+                     "No square root at the end: the loss is the mean squared error itself."),
+    ),
+    errors=(
+        KnownError("the model called without t", r"forward\(\) missing 1 required positional argument",
+                   "The model needs the steps too: it is called with the noisy images and their t."),
+    ),
+    type_hint="Return the loss as a tensor (not `.item()` or `float(...)`): the training loop below calls "
+              "`loss.backward()` on it.",
+    validate=_reaches_the_weights,
+))
 
 
 def check_eps_prediction_loss(eps_prediction_loss):
-    """Check ``eps_prediction_loss(model, x0, t, noise, schedule) -> scalar loss``."""
-    model = _tiny_model()
-    s = _schedule
-    x_t = lambda x0, t, n: _col(s.sqrt_alphas_cumprod, t) * x0 + _col(s.sqrt_one_minus_alphas_cumprod, t) * n  # noqa: E731
-    return run_check(
-        "nb04.eps_prediction_loss", eps_prediction_loss,
-        [Case((model, _x0, _t, _eps, s), label="t = 3, 100, 500, 999"), Case((model, _x0[:1], _t[2:3], _eps[:1], s), label="one image")],
-        mistakes=(
-            KnownMistake(lambda m, x0, t, n, s_: ((m(x_t(x0, t, n), t) - x0) ** 2).mean(),
-                         "The network predicts the noise ε, so compare its output with `noise`, not with x0."),
-            KnownMistake(lambda m, x0, t, n, s_: ((m(x0, t) - n) ** 2).mean(),
-                         "Feed the network the *noisy* image x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε, not the clean one."),
-            KnownMistake(lambda m, x0, t, n, s_: ((m(x_t(x0, t, n), t) - n) ** 2).sum(),
-                         "Average the squared error (`.mean()` or F.mse_loss), don't sum it."),
-            KnownMistake(lambda m, x0, t, n, s_: ((m(_col(s.alphas_cumprod, t) * x0 + _col(1 - s.alphas_cumprod, t) * n, t) - n) ** 2).mean(),
-                         "x_t needs square roots: √ᾱ_t and √(1-ᾱ_t)."),
-        ),
-        generic_hint="Make x_t with q_sample(x0, t, schedule, noise), run model(x_t, t), and take the MSE against noise.",
-    )
+    """Check ``eps_prediction_loss(model, x0, t, noise, schedule) -> scalar loss tensor`` that can be back-propagated."""
+    return run_check("nb04.eps_prediction_loss", eps_prediction_loss)
 
 
-register(Exercise("nb04.ema_step", "04_training_a_tiny_ddpm", "ema_step",
-                  "the exponential moving average of the weights", "easy", training.ema_step))
+register(Exercise(
+    "nb04.ema_step", "04_training_a_tiny_ddpm", "ema_step", "the exponential moving average of the weights", "easy",
+    training.ema_step, check="check_ema_step",
+    cases=lambda: [Case((_average, _value, 0.9), label="decay 0.9"), Case((_average, _value, 0.999), label="decay 0.999"),
+                   Case((_average[0], _value[0], 0.0), label="decay 0 (no memory)"),
+                   Case((_average, _value, 1.0), label="decay 1 (never moves)"),
+                   Case((torch.tensor(0.5), torch.tensor(2.0), 0.9), label="0-d tensors, as in the plot below")],
+    mistakes=(
+        KnownMistake("decay and 1 − decay swapped", lambda a, v, d: d * v + (1 - d) * a,
+                     "The decay is how much of the old average you *keep*; the new value gets the small rest."),
+        KnownMistake("weights that do not add up to 1", lambda a, v, d: d * a + d * v,
+                     "The two weights must add up to 1, or the average drifts away from the values."),
+        KnownMistake("no weight on the average", lambda a, v, d: a + (1 - d) * v,
+                     "The two weights must add up to 1: the old average must be scaled down as well."),
+        KnownMistake("a plain mean", lambda a, v, d: (a + v) / 2, "Use the decay: a plain mean of the two forgets the average much too fast."),
+        KnownMistake("the new value returned", lambda a, v, d: v,
+                     "Returning the new value throws the average away; mix the two with the decay."),
+        KnownMistake("the old average returned", lambda a, v, d: a,
+                     "Your average never moves: the new value must get a small share of it."),
+        KnownMistake("the new value subtracted", lambda a, v, d: d * a - (1 - d) * v,
+                     "Add the new value's share; subtracting it pushes the average away from the values."),
+    ),
+    type_hint="Return a tensor (do not convert with `float(...)` or `.item()`): the cell below calls `.item()` on it.",
+))
 
 
 def check_ema_step(ema_step):
-    """Check ``ema_step(average, value, decay) -> decay * average + (1 - decay) * value``."""
-    return run_check(
-        "nb04.ema_step", ema_step,
-        [Case((_average, _value, 0.9), label="decay 0.9"), Case((_average, _value, 0.999), label="decay 0.999"),
-         Case((_average[0], _value[0], 0.0), label="decay 0 (no memory)"),
-         Case((_average, _value, 1.0), label="decay 1 (never moves)")],
-        mistakes=(
-            KnownMistake(lambda a, v, d: d * v + (1 - d) * a,
-                         "The decay multiplies the old average (it is how much you *keep*); the new value gets 1 - decay."),
-            KnownMistake(lambda a, v, d: d * a + d * v, "The two weights must add up to 1: decay and 1 - decay."),
-            KnownMistake(lambda a, v, d: (a + v) / 2, "Use the decay: a plain mean of the two forgets the average much too fast."),
-            KnownMistake(lambda a, v, d: v, "Returning the new value throws the average away; mix the two with the decay."),
-        ),
-        generic_hint="Return decay * average + (1 - decay) * value, as a new tensor (do not change `average` in place).",
-    )
+    """Check ``ema_step(average, value, decay) -> a new tensor``."""
+    return run_check("nb04.ema_step", ema_step)

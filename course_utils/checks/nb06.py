@@ -13,101 +13,196 @@ _schedule = make_schedule("linear", 1000)
 _x0 = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1
 _eps = torch.randn(4, 1, 28, 28, generator=_g)
 _z = torch.randn(4, 1, 28, 28, generator=_g)
+_z0 = torch.randn(3, 1, 28, 28, generator=_g)
+_z1 = torch.randn(3, 1, 28, 28, generator=_g)
+_z1[1] = 0.6 * _z0[1] + 0.8 * _z1[1]  # a different angle for each image
 
-register(Exercise("nb06.ddim_sigma", "06_ddim_fast_deterministic_sampling", "ddim_sigma",
-                  "σ(η), DDIM's fresh-noise level (Eq. 16 of Song et al. 2021)", "medium", samplers.ddim_sigma))
+
+def _sigma_cases():
+    a = schedule_from_betas("linear", linear_betas(1000)).alphas_cumprod
+    return [Case((a[600], a[400], 0.5), label="η = 0.5, t = 600 → 400"), Case((a[600], a[400], 1.0), label="η = 1"),
+            Case((a[999], a[979], 0.3), label="η = 0.3, t = 999 → 979"), Case((a[600], a[400], 0.0), label="η = 0"),
+            Case((a[20], torch.tensor(1.0), 1.0), label="last step, ᾱ_prev = 1")]
+
+
+def _ratio(at, ap):  # the noise left after the step over the noise before it
+    return (1 - ap) / (1 - at)
+
+
+def _shrink(at, ap):
+    return 1 - at / ap
+
+
+register(Exercise(
+    "nb06.ddim_sigma", "06_ddim_fast_deterministic_sampling", "ddim_sigma",
+    "σ(η), DDIM's fresh-noise level (Eq. 16 of Song et al. 2021)", "medium", samplers.ddim_sigma, check="check_ddim_sigma",
+    cases=_sigma_cases,
+    mistakes=(
+        KnownMistake("σ² for σ", lambda at, ap, eta: eta**2 * _ratio(at, ap) * _shrink(at, ap),
+                     "That is σ², a variance; return the standard deviation σ."),
+        KnownMistake("η left out", lambda at, ap, eta: (_ratio(at, ap) * _shrink(at, ap)).sqrt(),
+                     "η is missing: η = 0 must give σ = 0 (deterministic DDIM)."),
+        KnownMistake("η squared", lambda at, ap, eta: eta**2 * (_ratio(at, ap) * _shrink(at, ap)).sqrt(),
+                     "η scales σ itself, once: σ is proportional to η, not to η²."),
+        KnownMistake("no square roots", lambda at, ap, eta: eta * _ratio(at, ap) * _shrink(at, ap),
+                     "The two factors under the roots are variance ratios: σ needs their square roots."),
+        KnownMistake("no square root on the second factor", lambda at, ap, eta: eta * _ratio(at, ap).sqrt() * _shrink(at, ap),
+                     "The second factor needs its square root too."),
+        KnownMistake("the first ratio upside down", lambda at, ap, eta: eta * (1 / _ratio(at, ap) * _shrink(at, ap)).sqrt(),
+                     "The first ratio is upside down: it is the noise left *after* the step over the noise before it, "
+                     "so it is below 1 (and σ = 0 at the last step, where ᾱ_prev = 1)."),
+        KnownMistake("the ratio inside the second root upside down",
+                     lambda at, ap, eta: eta * (_ratio(at, ap) * (1 - ap / at)).sqrt(),
+                     "Inside the second root the ratio is upside down: ᾱ_t < ᾱ_prev, so your version takes the root "
+                     "of a negative number."),
+        KnownMistake("the ratio inside the second root upside down, with abs()",
+                     lambda at, ap, eta: eta * (_ratio(at, ap) * (1 - ap / at)).abs().sqrt(),
+                     "Inside the second root the ratio is upside down (ᾱ_t < ᾱ_prev, so the factor lies between 0 "
+                     "and 1); taking the absolute value hides the mistake."),
+        KnownMistake("the first ratio left out", lambda at, ap, eta: eta * _shrink(at, ap).sqrt(),
+                     "One of the two factors is missing: with η = 1, σ² must equal β̃_t, the DDPM posterior variance."),
+        KnownMistake("the second factor left out", lambda at, ap, eta: eta * _ratio(at, ap).sqrt(),
+                     "One of the two factors is missing: with η = 1, σ² must equal β̃_t, the DDPM posterior variance."),
+    ),
+    type_hint="σ must be a tensor: the cells below square σ and stack the results with torch.stack. Use tensor "
+              "operations (`.sqrt()`, `torch.sqrt`), not `math.sqrt` or `float(...)`, also for η = 0.",
+    generic_hint="Check two special cases: η = 0 and the last step (ᾱ_prev = 1) must both give σ = 0, and with η = 1 "
+                 "σ² must equal the DDPM posterior variance β̃_t.",
+))
 
 
 def check_ddim_sigma(ddim_sigma):
-    """Check ``ddim_sigma(abar_t, abar_prev, eta) -> σ`` for 0-d tensors abar_t, abar_prev."""
-    s = schedule_from_betas("linear", linear_betas(1000))
-    a = s.alphas_cumprod
-    one = torch.tensor(1.0)
-
-    def var(at, ap, eta):
-        return eta**2 * (1 - ap) / (1 - at) * (1 - at / ap)
-
-    return run_check(
-        "nb06.ddim_sigma", ddim_sigma,
-        [Case((a[600], a[400], 0.5), label="η = 0.5, t = 600 → 400"), Case((a[600], a[400], 1.0), label="η = 1"),
-         Case((a[999], a[979], 0.3), label="η = 0.3, t = 999 → 979"), Case((a[600], a[400], 0.0), label="η = 0"),
-         Case((a[20], one, 1.0), label="last step, ᾱ_prev = 1")],
-        mistakes=(
-            KnownMistake(lambda at, ap, eta: var(at, ap, eta), "That is σ²; return the standard deviation σ (take the square root)."),
-            KnownMistake(lambda at, ap, eta: var(at, ap, 1.0).sqrt(), "Multiply by η: η = 0 must give σ = 0 (deterministic DDIM)."),
-            KnownMistake(lambda at, ap, eta: eta * var(at, ap, 1.0), "Square root: σ = η·√((1−ᾱ_prev)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_prev)."),
-            KnownMistake(lambda at, ap, eta: eta * ((1 - at) / (1 - ap) * (1 - at / ap)).sqrt(),
-                         "The first ratio is (1−ᾱ_prev)/(1−ᾱ_t): the noise left after the step over the noise before it."),
-            KnownMistake(lambda at, ap, eta: eta * ((1 - ap) / (1 - at) * (1 - ap / at)).abs().sqrt(),
-                         "The second factor is 1 − ᾱ_t/ᾱ_prev (ᾱ_t < ᾱ_prev, so it lies between 0 and 1)."),
-        ),
-        generic_hint="σ = η · √((1 − ᾱ_prev) / (1 − ᾱ_t)) · √(1 − ᾱ_t / ᾱ_prev); work with tensors (torch.sqrt or .sqrt()).",
-    )
+    """Check ``ddim_sigma(abar_t, abar_prev, eta) -> σ`` (a 0-d tensor) for 0-d tensors abar_t, abar_prev."""
+    return run_check("nb06.ddim_sigma", ddim_sigma)
 
 
-register(Exercise("nb06.ddim_step", "06_ddim_fast_deterministic_sampling", "ddim_step",
-                  "one DDIM update and the meaning of η", "hard", samplers.ddim_step))
+def _ddim_cases():
+    x_t = _x0 * 0.6 + _eps * 0.8
+    a_t, a_prev = _schedule.alphas_cumprod[600], _schedule.alphas_cumprod[400]
+    return [Case((x_t, _eps, a_t, a_prev, 0.0, _z), label="η = 0"), Case((x_t, _eps, a_t, a_prev, 1.0, _z), label="η = 1"),
+            Case((x_t, _eps, a_t, torch.tensor(1.0), 0.0, _z), label="last step, abar_prev = 1"),
+            Case((x_t, _eps, _schedule.alphas_cumprod[999], _schedule.alphas_cumprod[949], 0.5, _z), label="η = 0.5, t = 999 → 949")]
+
+
+def _x0_hat(x, e, a):
+    return (x - (1 - a).sqrt() * e) / a.sqrt()
+
+
+def _sigma(a, ap, eta):
+    return samplers.ddim_sigma(a, ap, eta)
+
+
+def _step(x, e, a, ap, eta, z, x0=_x0_hat, direction=None, noise=None):
+    s = _sigma(a, ap, eta)
+    d = (1 - ap - s**2).clamp(min=0).sqrt() if direction is None else direction(a, ap, s)
+    return ap.sqrt() * x0(x, e, a) + d * e + (s * z if noise is None else noise(s) * z)
+
+
+register(Exercise(
+    "nb06.ddim_step", "06_ddim_fast_deterministic_sampling", "ddim_step", "one DDIM update and the meaning of η", "hard",
+    samplers.ddim_step, check="check_ddim_step",
+    cases=_ddim_cases,
+    mistakes=(
+        KnownMistake("η ignored (the deterministic step for every η)",
+                     lambda x, e, a, ap, eta, z: ap.sqrt() * _x0_hat(x, e, a) + (1 - ap).sqrt() * e,
+                     "Right for η = 0 only: with η > 0 part of the noise is fresh, so the direction term must leave room "
+                     "for σ², and the fresh noise term must be added."),
+        KnownMistake("no square roots", lambda x, e, a, ap, eta, z: ap * _x0_hat(x, e, a) + (1 - ap) * e,
+                     "The coefficients of x̂₀ and ε are standard deviations: square roots of ᾱ_prev and of the noise variance."),
+        KnownMistake("the sign in x̂₀", lambda x, e, a, ap, eta, z: _step(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: (x_ + (1 - a_).sqrt() * e_) / a_.sqrt()),
+                     "Sign error in x̂₀: x_t *contains* the scaled noise, so it is taken away (notebook 3)."),
+        KnownMistake("x̂₀ with one step's α (ᾱ_t/ᾱ_prev) for ᾱ_t",
+                     lambda x, e, a, ap, eta, z: _step(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: (x_ - (1 - a_ / ap).sqrt() * e_) / (a_ / ap).sqrt()),
+                     "x̂₀ undoes the whole noising from x₀ to x_t, so it uses the cumulative ᾱ_t, not one step's α."),
+        KnownMistake("x̂₀ divided by ᾱ_t without its root",
+                     lambda x, e, a, ap, eta, z: _step(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: (x_ - (1 - a_).sqrt() * e_) / a_),
+                     "In x̂₀, x_t holds the image scaled by the *square root* of ᾱ_t: divide by that."),
+        KnownMistake("ᾱ_t in the direction term", lambda x, e, a, ap, eta, z: _step(
+                     x, e, a, ap, eta, z, direction=lambda a_, ap_, s: (1 - a_ - s**2).clamp(min=0).sqrt()),
+                     "The direction term points to the noise level of the step you arrive at, so it uses ᾱ_prev, not ᾱ_t."),
+        KnownMistake("no room left for σ² in the direction term", lambda x, e, a, ap, eta, z: _step(
+                     x, e, a, ap, eta, z, direction=lambda a_, ap_, s: (1 - ap_).sqrt()),
+                     "With η > 0 the fresh noise brings variance σ², so the direction term must carry that much less."),
+        KnownMistake("the fresh noise left out", lambda x, e, a, ap, eta, z: _step(x, e, a, ap, eta, z, noise=lambda s: 0 * s),
+                     "Add the fresh noise z, scaled by σ; only η = 0 makes it vanish."),
+        KnownMistake("σ² for σ on the fresh noise", lambda x, e, a, ap, eta, z: _step(x, e, a, ap, eta, z, noise=lambda s: s**2),
+                     "The fresh noise z is scaled by the standard deviation σ, not by σ²."),
+        KnownMistake("x̂₀ clipped to [-1, 1]", lambda x, e, a, ap, eta, z: _step(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: _x0_hat(x_, e_, a_).clamp(-1, 1)),
+                     "Do not clip x̂₀ here: the exercise is the plain update (the course's DDIMSampler clips as an option)."),
+        KnownMistake("x̂₀ and ε coefficients swapped", lambda x, e, a, ap, eta, z: (1 - ap).sqrt() * _x0_hat(x, e, a) + ap.sqrt() * e,
+                     "The coefficients are swapped: at the last step (ᾱ_prev = 1) the result must be x̂₀ itself."),
+    ),
+    generic_hint="Check the last step in your head: with ᾱ_prev = 1 and η = 0 the result must be exactly x̂₀.",
+))
 
 
 def check_ddim_step(ddim_step):
     """Check ``ddim_step(x_t, eps, abar_t, abar_prev, eta, z) -> x_prev``."""
-    x_t = _x0 * 0.6 + _eps * 0.8
-    a_t, a_prev = _schedule.alphas_cumprod[600], _schedule.alphas_cumprod[400]
-
-    def x0_hat(x, e, a):
-        return (x - (1 - a).sqrt() * e) / a.sqrt()
-
-    return run_check(
-        "nb06.ddim_step", ddim_step,
-        [Case((x_t, _eps, a_t, a_prev, 0.0, _z), label="η = 0"), Case((x_t, _eps, a_t, a_prev, 1.0, _z), label="η = 1"),
-         Case((x_t, _eps, a_t, torch.tensor(1.0), 0.0, _z), label="last step, abar_prev = 1")],
-        mistakes=(
-            KnownMistake(lambda x, e, a, ap, eta, z: ap.sqrt() * x0_hat(x, e, a) + (1 - ap).sqrt() * e,
-                         "With η > 0 the direction term is √(1 - ᾱ_prev - σ²)·ε and you add σ·z."),
-            KnownMistake(lambda x, e, a, ap, eta, z: ap * x0_hat(x, e, a) + (1 - ap) * e,
-                         "Square roots: √ᾱ_prev in front of x̂₀ and √(1-ᾱ_prev) in front of ε."),
-            KnownMistake(lambda x, e, a, ap, eta, z: ap.sqrt() * (x + (1 - a).sqrt() * e) / a.sqrt() + (1 - ap).sqrt() * e,
-                         "Sign error in x̂₀ = (x_t − √(1-ᾱ_t) ε) / √ᾱ_t."),
-        ),
-        generic_hint="σ = η·√((1-ᾱ_prev)/(1-ᾱ_t))·√(1-ᾱ_t/ᾱ_prev); x_prev = √ᾱ_prev x̂₀ + √(1-ᾱ_prev-σ²) ε + σ z.",
-    )
+    return run_check("nb06.ddim_step", ddim_step)
 
 
-register(Exercise("nb06.slerp", "06_ddim_fast_deterministic_sampling", "slerp",
-                  "spherical interpolation between two noises", "medium", samplers.slerp))
+def _flat_cos(a, b):
+    fa, fb = a.flatten(1), b.flatten(1)
+    return ((fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1))).view(-1, 1, 1, 1)
+
+
+def _theta(a, b):
+    return _flat_cos(a, b).clamp(-1, 1).acos()
+
+
+def _lerp(a, b, w):
+    return (1 - w) * a + w * b
+
+
+def _whole_batch(a, b, w):  # one angle for the whole batch
+    th = ((a * b).sum() / (a.norm() * b.norm())).clamp(-1, 1).acos()
+    return (((1 - w) * th).sin() * a + (w * th).sin() * b) / th.sin()
+
+
+def _arc(a, b, w, th, divide=True):
+    out = ((1 - w) * th).sin() * a + (w * th).sin() * b
+    return out / th.sin() if divide else out
+
+
+_ANGLE_ITEMS = ("pair 0", "pair 1", "pair 2")
+
+register(Exercise(
+    "nb06.slerp", "06_ddim_fast_deterministic_sampling", "slerp", "spherical interpolation between two noises", "medium",
+    samplers.slerp, check="check_slerp",
+    cases=lambda: [Case((_z0, _z1, 0.3), label="α = 0.3", items=_ANGLE_ITEMS), Case((_z0, _z1, 0.5), label="α = 0.5", items=_ANGLE_ITEMS),
+                   Case((_z0, _z1, 0.0), label="α = 0 gives z0", items=_ANGLE_ITEMS),
+                   Case((_z0, _z1, 1.0), label="α = 1 gives z1", items=_ANGLE_ITEMS)],
+    mistakes=(
+        KnownMistake("the straight line (lerp)", _lerp,
+                     "That is the straight line between z0 and z1; slerp follows the arc, so the angle θ between "
+                     "them enters the weights."),
+        KnownMistake("not divided by sin θ", lambda a, b, w: _arc(a, b, w, _theta(a, b), divide=False),
+                     "Divide by sin θ, so that α = 0 gives z0 and α = 1 gives z1 exactly."),
+        KnownMistake("cos θ used as the angle", lambda a, b, w: _arc(a, b, w, _flat_cos(a, b)),
+                     "θ is the angle itself, θ = arccos(cos θ) (torch.acos), not its cosine."),
+        KnownMistake("one angle for the whole batch", _whole_batch,
+                     "Take the angle per image: flatten each image (x.flatten(1)) and sum over dim=1, not over the whole batch."),
+        KnownMistake("the two weights swapped", lambda a, b, w: _arc(b, a, w, _theta(a, b)),
+                     "The weights are swapped: α = 0 must give z0 and α = 1 must give z1."),
+        KnownMistake("cos θ without dividing by the lengths",
+                     lambda a, b, w: _arc(a, b, w, (a.flatten(1) * b.flatten(1)).sum(1).clamp(-1, 1).acos().view(-1, 1, 1, 1)),
+                     "cos θ is the dot product divided by both lengths (norms); without that it is not a cosine."),
+        KnownMistake("the lengths of the batch, not of each image",
+                     lambda a, b, w: _arc(a, b, w, ((a.flatten(1) * b.flatten(1)).sum(1) / (a.norm() * b.norm()))
+                                          .clamp(-1, 1).acos().view(-1, 1, 1, 1)),
+                     "Divide each image's dot product by that image's own lengths (`.norm(dim=1)`), not by the norms "
+                     "of the whole batch."),
+        KnownMistake("the straight line, rescaled",
+                     lambda a, b, w: _lerp(a, b, w) / _lerp(a, b, w).flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+                     * _lerp(a.flatten(1).norm(dim=1), b.flatten(1).norm(dim=1), w).view(-1, 1, 1, 1),
+                     "Rescaling the straight line fixes its length but not its direction: slerp moves along the arc, "
+                     "with weights that depend on the angle θ."),
+    ),
+    generic_hint="Check the ends: α = 0 must give z0 and α = 1 must give z1; then check that halfway the length stays "
+                 "close to that of z0 and z1.",
+))
 
 
 def check_slerp(slerp):
     """Check ``slerp(z0, z1, alpha) -> tensor like z0`` (angle per image of the batch)."""
-    z0 = torch.randn(3, 1, 28, 28, generator=_g)
-    z1 = torch.randn(3, 1, 28, 28, generator=_g)
-    z1[1] = 0.6 * z0[1] + 0.8 * z1[1]  # a different angle for each image
-
-    def lerp(a, b, w):
-        return (1 - w) * a + w * b
-
-    def whole_batch(a, b, w):  # one angle for the whole batch
-        cos = (a * b).sum() / (a.norm() * b.norm())
-        th = cos.clamp(-1, 1).acos()
-        return (((1 - w) * th).sin() * a + (w * th).sin() * b) / th.sin()
-
-    def per_image(a, b, w, undivided=False, no_acos=False):
-        fa, fb = a.flatten(1), b.flatten(1)
-        cos = (fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1))
-        th = (cos if no_acos else cos.clamp(-1, 1).acos()).view(-1, 1, 1, 1)
-        out = ((1 - w) * th).sin() * a + (w * th).sin() * b
-        return out if undivided else out / th.sin()
-
-    return run_check(
-        "nb06.slerp", slerp,
-        [Case((z0, z1, 0.3), label="α = 0.3"), Case((z0, z1, 0.5), label="α = 0.5"),
-         Case((z0, z1, 0.0), label="α = 0 gives z0"), Case((z0, z1, 1.0), label="α = 1 gives z1")],
-        mistakes=(
-            KnownMistake(lerp, "That is the straight line (1−α) z0 + α z1; slerp follows the arc: weights sin((1−α)θ)/sin θ and sin(αθ)/sin θ."),
-            KnownMistake(lambda a, b, w: per_image(a, b, w, undivided=True), "Divide by sin θ, so that α = 0 gives z0 and α = 1 gives z1 exactly."),
-            KnownMistake(lambda a, b, w: per_image(a, b, w, no_acos=True),
-                         "θ is the angle itself, θ = arccos(cos θ) (torch.acos), not the cosine."),
-            KnownMistake(whole_batch, "Take the angle per image: flatten each image (x.flatten(1)) and sum over dim=1, not over the whole batch."),
-        ),
-        generic_hint="cos θ = <z0, z1> / (|z0| |z1|) per image (shape (B,)); reshape θ to (B, 1, 1, 1) before mixing.",
-    )
+    return run_check("nb06.slerp", slerp)

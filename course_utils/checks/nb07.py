@@ -6,7 +6,7 @@ import torch
 
 from .. import guidance, inpainting
 from ..schedules import make_schedule
-from .core import Case, Exercise, KnownMistake, register, run_check
+from .core import Case, Exercise, KnownError, KnownMistake, register, run_check
 
 _g = torch.Generator().manual_seed(2024)
 _schedule = make_schedule("linear", 1000)
@@ -14,79 +14,133 @@ _eps = torch.randn(4, 1, 28, 28, generator=_g)
 _z = torch.randn(4, 1, 28, 28, generator=_g)
 _grad = torch.randn(4, 1, 28, 28, generator=_g)
 _t = torch.tensor([0, 250, 600, 999])
+_T_ITEMS = ("t = 0", "t = 250", "t = 600", "t = 999")
 
 
 def _col(values: torch.Tensor, t) -> torch.Tensor:
     return values[t].view(-1, 1, 1, 1)
 
-register(Exercise("nb07.guided_eps", "07_conditioning_and_guidance", "guided_eps",
-                  "classifier-free guidance, w = 1 meaning no guidance", "easy", guidance.guided_eps))
+
+_AT_W = ("Check your formula at w = 0 (it must give eps_uncond) and at w = 1 (it must give eps_cond, the plain "
+         "conditional prediction).")
+
+register(Exercise(
+    "nb07.guided_eps", "07_conditioning_and_guidance", "guided_eps", "classifier-free guidance, w = 1 meaning no guidance",
+    "easy", guidance.guided_eps, check="check_guided_eps",
+    cases=lambda: [Case((_eps, _z, 3.0), label="w = 3"), Case((_eps, _z, 1.0), label="w = 1"), Case((_eps, _z, 0.0), label="w = 0")],
+    mistakes=(
+        KnownMistake("the other convention (w = 0 meaning no guidance)", lambda c, u, w: c + w * (c - u),
+                     "That is the other convention, in which w = 0 means no guidance. In the course's convention "
+                     "w = 1 means no guidance and w = 0 gives the unconditional model. " + _AT_W),
+        KnownMistake("the difference the wrong way round", lambda c, u, w: u + w * (u - c),
+                     "Your guidance pushes away from the label: the push goes from the unconditional prediction towards "
+                     "the conditional one (and past it when w > 1). " + _AT_W),
+        KnownMistake("only w times the conditional prediction", lambda c, u, w: w * c,
+                     "Start from the unconditional prediction and move w times the way towards the conditional one. " + _AT_W),
+        KnownMistake("the two predictions swapped", lambda c, u, w: c + w * (u - c),
+                     "The conditional and unconditional predictions have swapped roles: guidance starts from the "
+                     "unconditional one and moves towards the label. " + _AT_W),
+        KnownMistake("w ignored", lambda c, u, w: c,
+                     "The scale w is not used: w = 3 must push further than w = 1. " + _AT_W),
+        KnownMistake("the starting point left out", lambda c, u, w: w * (c - u),
+                     "You return only the push; add it to the prediction you start from. " + _AT_W),
+        KnownMistake("a sum without the difference", lambda c, u, w: u + w * c,
+                     "Guidance moves along the *difference* of the two predictions. " + _AT_W),
+    ),
+    generic_hint=_AT_W,
+))
 
 
 def check_guided_eps(guided_eps):
-    """Check ``guided_eps(eps_cond, eps_uncond, scale)`` = eps_uncond + scale (eps_cond - eps_uncond)."""
-    return run_check(
-        "nb07.guided_eps", guided_eps,
-        [Case((_eps, _z, 3.0), label="w = 3"), Case((_eps, _z, 1.0), label="w = 1"), Case((_eps, _z, 0.0), label="w = 0")],
-        mistakes=(
-            KnownMistake(lambda c, u, w: c + w * (c - u),
-                         "That is the other convention (w = 0 meaning no guidance). The course's: ε(x,∅) + w·(ε(x,y) − ε(x,∅)), so w = 1 is the plain conditional model."),
-            KnownMistake(lambda c, u, w: c + w * (u - c), "The difference points from unconditional to conditional: ε(x,y) − ε(x,∅)."),
-            KnownMistake(lambda c, u, w: w * c, "Start from the unconditional prediction and move w times the difference."),
-        ),
-    )
+    """Check ``guided_eps(eps_cond, eps_uncond, scale)`` (classifier-free guidance, w = 1 no guidance)."""
+    return run_check("nb07.guided_eps", guided_eps)
 
 
-register(Exercise("nb07.classifier_guided_eps", "07_conditioning_and_guidance", "classifier_guided_eps",
-                  "classifier guidance: nudging ε with a classifier's gradient", "medium", guidance.classifier_guided_eps))
+def _noise_std(t):
+    return _col(_schedule.sqrt_one_minus_alphas_cumprod, t)
+
+
+register(Exercise(
+    "nb07.classifier_guided_eps", "07_conditioning_and_guidance", "classifier_guided_eps",
+    "classifier guidance: nudging ε with a noise-aware classifier's gradient", "medium", guidance.classifier_guided_eps,
+    check="check_classifier_guided_eps",
+    cases=lambda: [Case((_eps, _grad, _t, _schedule, 3.0), label="s = 3, t = 0, 250, 600, 999", items=_T_ITEMS),
+                   Case((_eps[:1], _grad[:1], _t[2:3], _schedule, 10.0), label="one image, s = 10"),
+                   Case((_eps, _grad, _t, _schedule, 0.0), label="s = 0")],
+    mistakes=(
+        KnownMistake("the gradient added (sign)", lambda e, g, t, s, w: e + w * _noise_std(t) * g,
+                     "Sign: ε points *towards the noise*, so to move x_t towards the class, subtract the gradient term."),
+        KnownMistake("the gradient not scaled by the noise level", lambda e, g, t, s, w: e - w * g,
+                     "Scale the gradient by the noise standard deviation at step t: ε and the score differ by that factor."),
+        KnownMistake("1 − ᾱ_t without its root", lambda e, g, t, s, w: e - w * _col(1 - _schedule.alphas_cumprod, t) * g,
+                     "The factor is a standard deviation, the square root of the noise variance 1 − ᾱ_t."),
+        KnownMistake("√ᾱ_t for √(1 − ᾱ_t)", lambda e, g, t, s, w: e - w * _col(_schedule.sqrt_alphas_cumprod, t) * g,
+                     "Wrong factor: the noise's standard deviation (schedule.sqrt_one_minus_alphas_cumprod), not the "
+                     "signal's √ᾱ_t."),
+        KnownMistake("divided by the noise level", lambda e, g, t, s, w: e - w * g / _noise_std(t).clamp(min=1e-12),
+                     "Multiply the gradient by the noise standard deviation; dividing by it makes the push explode at small t."),
+        KnownMistake("one t for the whole batch", lambda e, g, t, s, w: e - w * _noise_std(t[:1]) * g,
+                     "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),
+        KnownMistake("the scale squared", lambda e, g, t, s, w: e - w**2 * _noise_std(t) * g,
+                     "The scale s enters once, not squared: s = 3 must push three times as hard as s = 1."),
+        KnownMistake("the gradient replacing ε", lambda e, g, t, s, w: -w * _noise_std(t) * g,
+                     "Keep ε: guidance nudges the model's prediction, it does not replace it."),
+    ),
+    errors=(
+        KnownError("the (B,) noise levels not reshaped", r"size of tensor a \(\d+\) must match the size of tensor b \(\d+\)",
+                   "`schedule.sqrt_one_minus_alphas_cumprod[t]` has shape (B,), one value per image; reshape it to "
+                   "(B, 1, 1, 1) (`.view(-1, 1, 1, 1)`) so that it broadcasts over each image's pixels."),
+    ),
+    generic_hint="Check s = 0 (no guidance: ε unchanged) and t = 0, where the noise is tiny and so is the nudge.",
+))
 
 
 def check_classifier_guided_eps(classifier_guided_eps):
-    """Check ``classifier_guided_eps(eps, grad_log_prob, t, schedule, scale)`` = eps − s·√(1−ᾱ_t)·grad."""
-    s = _schedule
-    noise_std = lambda t: _col(s.sqrt_one_minus_alphas_cumprod, t)  # noqa: E731
-    return run_check(
-        "nb07.classifier_guided_eps", classifier_guided_eps,
-        [Case((_eps, _grad, _t, s, 3.0), label="s = 3, t = 0, 250, 600, 999"),
-         Case((_eps[:1], _grad[:1], _t[2:3], s, 10.0), label="one image, s = 10"),
-         Case((_eps, _grad, _t, s, 0.0), label="s = 0")],
-        mistakes=(
-            KnownMistake(lambda e, g, t, s_, w: e + w * noise_std(t) * g,
-                         "Sign: ε points *towards the noise*, so to move x_t towards the class, subtract the gradient term."),
-            KnownMistake(lambda e, g, t, s_, w: e - w * g,
-                         "Scale the gradient by √(1-ᾱ_t), the noise standard deviation at step t: ε and the score differ by that factor."),
-            KnownMistake(lambda e, g, t, s_, w: e - w * _col(1 - s.alphas_cumprod, t) * g,
-                         "The factor is a standard deviation: √(1-ᾱ_t), not 1-ᾱ_t."),
-            KnownMistake(lambda e, g, t, s_, w: e - w * _col(s.sqrt_alphas_cumprod, t) * g,
-                         "The factor is √(1-ᾱ_t) (schedule.sqrt_one_minus_alphas_cumprod), not √ᾱ_t."),
-        ),
-        generic_hint="Index schedule.sqrt_one_minus_alphas_cumprod with t and reshape it to (B, 1, 1, 1) so it "
-                     "broadcasts over the pixels; then eps − scale · factor · grad_log_prob.",
-    )
+    """Check ``classifier_guided_eps(eps, grad_log_prob, t, schedule, scale)`` (Eq. 14 of Dhariwal & Nichol 2021)."""
+    return run_check("nb07.classifier_guided_eps", classifier_guided_eps)
 
 
-register(Exercise("nb07.inpaint_merge", "07_conditioning_and_guidance", "inpaint_merge",
-                  "inpainting: keeping the known pixels at every step", "easy", inpainting.inpaint_merge))
-
-
-def check_inpaint_merge(inpaint_merge):
-    """Check ``inpaint_merge(x_generated, x_known_t, mask)`` = mask·x_known_t + (1 − mask)·x_generated."""
+def _merge_cases():
     g = torch.Generator().manual_seed(11)
     generated = torch.randn(4, 1, 28, 28, generator=g)
     known = torch.randn(4, 1, 28, 28, generator=g)
     shared = inpainting.half_mask("bottom")
     per_image = (torch.rand(4, 1, 28, 28, generator=g) > 0.5).float()
-    return run_check(
-        "nb07.inpaint_merge", inpaint_merge,
-        [Case((generated, known, shared), label="one mask (1, 1, 28, 28) for the batch"),
-         Case((generated, known, per_image), label="a different mask per image")],
-        mistakes=(
-            KnownMistake(lambda x, k, m: m * x + (1 - m) * k,
-                         "Swapped: mask = 1 marks the *known* pixels, which come from x_known_t."),
-            KnownMistake(lambda x, k, m: m * k,
-                         "Where mask = 0 the pixels must come from the sampler: add (1 - mask) · x_generated."),
-            KnownMistake(lambda x, k, m: x + m * k,
-                         "Replace the known pixels instead of adding to them: use (1 - mask) · x_generated."),
-        ),
-        generic_hint="mask is 1 where the pixel is known: mask · x_known_t + (1 − mask) · x_generated.",
-    )
+    return [Case((generated, known, shared), label="one mask (1, 1, 28, 28) for the batch"),
+            Case((generated, known, per_image), label="a different mask per image")]
+
+
+_MASK = "mask = 1 marks the known pixels (taken from x_known_t), mask = 0 the ones the sampler fills in (from x_generated)."
+
+register(Exercise(
+    "nb07.inpaint_merge", "07_conditioning_and_guidance", "inpaint_merge", "inpainting: keeping the known pixels at every step",
+    "easy", inpainting.inpaint_merge, check="check_inpaint_merge",
+    cases=_merge_cases,
+    mistakes=(
+        KnownMistake("the two images swapped", lambda x, k, m: m * x + (1 - m) * k,
+                     "Swapped: " + _MASK),
+        KnownMistake("the generated pixels left out", lambda x, k, m: m * k,
+                     "Where mask = 0 your result is 0; those pixels must come from x_generated."),
+        KnownMistake("the known pixels added instead of replacing", lambda x, k, m: x + m * k,
+                     "Replace the known pixels instead of adding them on top of the generated ones."),
+        KnownMistake("the known image not masked", lambda x, k, m: k + (1 - m) * x,
+                     "The known image must be masked too: where mask = 0 its pixels must not leak into the result."),
+        KnownMistake("the known pixels left out", lambda x, k, m: (1 - m) * x,
+                     "Where mask = 1 your result is 0; those pixels must come from x_known_t."),
+        KnownMistake("a mean of the two images", lambda x, k, m: (x + k) / 2,
+                     "Do not average the two images: each pixel comes from exactly one of them. " + _MASK),
+    ),
+    errors=(
+        KnownError("torch.where with a float mask", r"where expected condition to be a boolean tensor",
+                   "mask is a float tensor of 0.0 and 1.0, and torch.where wants a boolean condition: compare it "
+                   "(`mask > 0.5`) or convert it (`mask.bool()`)."),
+        KnownError("~ on a float mask", r"operator.invert|bitwise_not",
+                   "mask is a float tensor of 0.0 and 1.0, so `~mask` is not defined for it: its opposite is `1 - mask`."),
+    ),
+    generic_hint=_MASK,
+))
+
+
+def check_inpaint_merge(inpaint_merge):
+    """Check ``inpaint_merge(x_generated, x_known_t, mask)``: known pixels from x_known_t, the rest from x_generated."""
+    return run_check("nb07.inpaint_merge", inpaint_merge)

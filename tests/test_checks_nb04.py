@@ -1,0 +1,142 @@
+"""Notebook 4's checks (eps_prediction_loss, ema_step): every wrong answer in the table fails with a hint that
+names it and never gives the formula; right answers in several styles pass; the cells below run."""
+
+import check_table
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils import forward, schedules
+from course_utils.model import TinyUNet, UNetConfig
+
+_schedule = schedules.make_schedule("linear")
+
+
+def _net():
+    torch.manual_seed(1)
+    return TinyUNet(UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False))
+
+
+def _later_loss(eps_prediction_loss):  # cells 16 and 44
+    net = _net()
+    x0, t, noise = torch.rand(4, 1, 28, 28) * 2 - 1, torch.randint(0, 1000, (4,)), torch.randn(4, 1, 28, 28)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    loss = eps_prediction_loss(net, x0, t, noise, _schedule)
+    print(f"{loss.item():.3f}")
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        eps_prediction_loss(net, x0, torch.full((4,), 500), noise, _schedule).item()
+
+
+def _later_ema(ema_step):  # cell 23
+    average, trace = torch.tensor(0.0), []
+    for v in torch.randn(20):
+        average = ema_step(average, v, 0.9)
+        trace.append(average.item())
+
+
+LATER = {"nb04.eps_prediction_loss": _later_loss, "nb04.ema_step": _later_ema}
+
+
+def _x_t(x0, t, noise, s):
+    return forward.q_sample(x0, t, s, noise=noise)
+
+
+def _mse(model, x0, t, noise, s):
+    return ((model(_x_t(x0, t, noise, s), t) - noise) ** 2).mean()
+
+
+def _no_grad_loss(model, x0, t, noise, s):
+    with torch.no_grad():
+        return _mse(model, x0, t, noise, s)
+
+
+WRONG = {
+    "nb04.eps_prediction_loss": [
+        (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).item(), "calls `loss.backward()`"),  # formerly passed
+        (lambda m, x0, t, noise, s: float(_mse(m, x0, t, noise, s).detach()), "calls `loss.backward()`"),
+        (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).detach(), "not connected to the network"),
+        (_no_grad_loss, "not connected to the network"),
+        (lambda m, x0, t, noise, s: F.mse_loss(m(_x_t(x0, t, noise, s), t), x0), "compare its output with `noise`"),
+        (lambda m, x0, t, noise, s: F.mse_loss(m(x0, t), noise), "*noisy* image"),
+        (lambda m, x0, t, noise, s: ((m(_x_t(x0, t, noise, s), t) - noise) ** 2).sum(), "don't sum it"),
+        (lambda m, x0, t, noise, s: ((m(_x_t(x0, t, noise, s), t) - noise) ** 2).sum(dim=(1, 2, 3)).mean(),
+         "summed over the pixels"),  # summing over pixels
+        (lambda m, x0, t, noise, s: F.mse_loss(m(_x_t(x0, t[0], noise, s), t[0].repeat(len(t))), noise), "not t[0]"),  # one t
+        (lambda m, x0, t, noise, s: F.mse_loss(m(_x_t(x0, t, torch.randn_like(x0), s), t), noise), "use the noise it is given"),
+        (lambda m, x0, t, noise, s: F.mse_loss(m(s.alphas_cumprod[t].view(-1, 1, 1, 1) * x0
+                                                  + (1 - s.alphas_cumprod[t]).view(-1, 1, 1, 1) * noise, t), noise),
+         "lacks its square roots"),
+        (lambda m, x0, t, noise, s: F.l1_loss(m(_x_t(x0, t, noise, s), t), noise), "*squared*"),
+        (lambda m, x0, t, noise, s: F.mse_loss(m(_x_t(x0, t, noise, s)), noise), "needs the steps too"),
+        (lambda m, x0, t, noise, s: (m(_x_t(x0, t, noise, s), t) - noise) ** 2, "wrong shape"),
+    ],
+    "nb04.ema_step": [
+        (lambda average, value, decay: decay * value + (1 - decay) * average, "*keep*"),
+        (lambda average, value, decay: decay * average + decay * value, "add up to 1"),
+        (lambda average, value, decay: average + (1 - decay) * value, "scaled down as well"),
+        (lambda average, value, decay: (average + value) / 2, "plain mean"),
+        (lambda average, value, decay: value, "throws the average away"),
+        (lambda average, value, decay: average, "never moves"),
+        (lambda average, value, decay: average.mul_(decay).add_((1 - decay) * value), "in place"),
+        (lambda average, value, decay: float(decay * average + (1 - decay) * value), "take a single number"),
+        (lambda average, value, decay: (decay * average + (1 - decay) * value).tolist(), "expected a torch.Tensor"),
+        (lambda average, value, decay: decay * average - (1 - decay) * value, "subtracting"),
+    ],
+}
+
+CORRECT = {
+    "nb04.eps_prediction_loss": [
+        _mse,
+        lambda m, x0, t, noise, s: F.mse_loss(m(_x_t(x0, t, noise, s), t), noise),
+        lambda m, x0, t, noise, s: F.mse_loss(noise, m(s.sqrt_alphas_cumprod[t].view(-1, 1, 1, 1) * x0
+                                                       + s.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1) * noise, t)),
+    ],
+    "nb04.ema_step": [
+        lambda average, value, decay: decay * average + (1 - decay) * value,
+        lambda average, value, decay: torch.lerp(value, average, decay),
+        lambda average, value, decay: average + (1 - decay) * (value - average),
+    ],
+}
+
+FRAGMENTS = {
+    "nb04.eps_prediction_loss": ["model(x_t, t) - noise", "noise - model(x_t, t)", "mse_loss(model(x_t, t), noise",
+                                 "(ε − ε_θ(x_t, t))²", "mse_loss(model(q_sample("],
+    "nb04.ema_step": ["decay · average + (1 − decay) · value", "decay * average + (1 - decay) * value",
+                      "d·a + (1 − d)·v", "decay*a + (1-decay)*v"],
+}
+
+
+@pytest.mark.parametrize("exercise_id, fn, words", check_table.cases(WRONG), ids=check_table.ids(WRONG))
+def test_each_wrong_answer_fails_with_a_hint_that_names_it(exercise_id, fn, words):
+    check_table.assert_wrong_answer_is_named(exercise_id, fn, words, LATER[exercise_id], FRAGMENTS[exercise_id])
+
+
+@pytest.mark.parametrize("exercise_id, fn", [(k, f) for k, fs in CORRECT.items() for f in fs])
+def test_right_answers_in_several_styles_pass_and_the_cells_below_run(exercise_id, fn):
+    check_table.assert_correct_answer_passes(exercise_id, fn, LATER[exercise_id])
+
+
+@pytest.mark.parametrize("exercise_id", sorted(FRAGMENTS))
+def test_no_hint_gives_the_formula_away(exercise_id):
+    check_table.assert_no_hint_gives_the_formula(exercise_id, FRAGMENTS[exercise_id])
+
+
+def test_the_table_covers_every_exercise_of_the_notebook():
+    check_table.assert_table_is_complete(globals(), "04_")
+
+
+def test_a_float_loss_fails_and_the_training_cell_gets_a_loss_it_can_back_propagate():
+    out, returned = check_table.run_check("nb04.eps_prediction_loss", lambda m, x0, t, n, s: _mse(m, x0, t, n, s).item())
+    assert "your result is a Python float, expected a torch.Tensor (0-d)" in out
+    _later_loss(returned)
+
+
+def test_the_check_does_not_change_the_notebooks_random_stream():
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    check_table.run_check("nb04.eps_prediction_loss", lambda m, x0, t, n, s: F.mse_loss(m(_x_t(x0, t, torch.randn_like(x0), s), t), n))
+    assert torch.equal(torch.rand(3), expected)

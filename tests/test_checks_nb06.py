@@ -1,0 +1,205 @@
+"""Notebook 6's checks (ddim_sigma, ddim_step, slerp): every wrong answer in the table fails with a hint that names
+it and never gives the formula; right answers in several styles pass; the cells below run."""
+
+import math
+
+import check_table
+import pytest
+import torch
+
+from course_utils import samplers, schedules
+from course_utils.checks.core import EXERCISES
+
+_S = schedules.make_schedule("linear", 1000)
+
+
+def _later_sigma(ddim_sigma):  # cell 11
+    abar = _S.alphas_cumprod
+    abar_prev_all = torch.cat([torch.ones(1), abar[:-1]])
+    sigma_sq = torch.stack([ddim_sigma(abar[t], abar_prev_all[t], 1.0) ** 2 for t in range(0, 1000, 50)])
+    assert (sigma_sq - _S.posterior_variance[::50]).abs().max() < 1e-4
+
+
+def _later_step(ddim_step):  # cell 19: deterministic DDIM by hand, ᾱ_prev = 1 at the end
+    x, one = torch.randn(2, 1, 28, 28), torch.ones(())
+    for t, t_prev in ((999, 499), (499, -1)):
+        abar_prev = _S.alphas_cumprod[t_prev] if t_prev >= 0 else one
+        x = ddim_step(x, torch.randn_like(x), _S.alphas_cumprod[t], abar_prev, 0.0, torch.zeros_like(x))
+    assert torch.isfinite(x).all()
+
+
+def _later_slerp(slerp):  # cell 42
+    z0, z1 = torch.randn(3, 1, 28, 28), torch.randn(3, 1, 28, 28)
+    lengths = [slerp(z0, z1, a).flatten(1).norm(dim=1).mean().item() for a in torch.linspace(0, 1, 5).tolist()]
+    assert all(math.isfinite(v) for v in lengths)
+
+
+LATER = {"nb06.ddim_sigma": _later_sigma, "nb06.ddim_step": _later_step, "nb06.slerp": _later_slerp}
+
+
+def good_ddim_sigma(abar_t, abar_prev, eta):
+    return eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).sqrt()
+
+
+def _var(at, ap, eta):
+    return eta**2 * (1 - ap) / (1 - at) * (1 - at / ap)
+
+
+def _x0(x, e, a):
+    return (x - (1 - a).sqrt() * e) / a.sqrt()
+
+
+def _ddim(x, e, a, ap, eta, z, x0=_x0, direction_abar=None, sigma_room=True, noise_power=1):
+    sigma = good_ddim_sigma(a, ap, eta)
+    d_abar = ap if direction_abar is None else direction_abar
+    direction = (1 - d_abar - (sigma**2 if sigma_room else 0)).clamp(min=0).sqrt()
+    return ap.sqrt() * x0(x, e, a) + direction * e + sigma**noise_power * z
+
+
+def _cos(a, b):
+    fa, fb = a.flatten(1), b.flatten(1)
+    return ((fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1))).view(-1, 1, 1, 1)
+
+
+def _theta(a, b):
+    return _cos(a, b).clamp(-1, 1).acos()
+
+
+def _mix(a, b, w, th, divide=True):
+    out = ((1 - w) * th).sin() * a + (w * th).sin() * b
+    return out / th.sin() if divide else out
+
+
+def _whole(a, b, w):
+    th = ((a * b).sum() / (a.norm() * b.norm())).clamp(-1, 1).acos()
+    return _mix(a, b, w, th)
+
+
+WRONG = {
+    "nb06.ddim_sigma": [
+        (lambda at, ap, eta: eta * math.sqrt((1 - ap) / (1 - at)) * math.sqrt(1 - at / ap), "must be a tensor"),  # formerly passed
+        (lambda at, ap, eta: 0.0 if eta == 0 else good_ddim_sigma(at, ap, eta), "also for η = 0"),
+        (lambda at, ap, eta: _var(at, ap, eta), "That is σ²"),
+        (lambda at, ap, eta: _var(at, ap, 1.0).sqrt(), "η is missing"),
+        (lambda at, ap, eta: eta * _var(at, ap, 1.0), "square roots"),
+        (lambda at, ap, eta: eta * ((1 - at) / (1 - ap) * (1 - at / ap)).sqrt(), "first ratio is upside down"),
+        (lambda at, ap, eta: eta * ((1 - ap) / (1 - at) * (1 - ap / at)).sqrt(), "second root the ratio is upside down"),
+        (lambda at, ap, eta: eta * ((1 - ap) / (1 - at) * (1 - ap / at)).abs().sqrt(), "second root the ratio is upside down"),
+        (lambda at, ap, eta: eta * (1 - at / ap).sqrt(), "One of the two factors is missing"),
+        (lambda at, ap, eta: eta**2 * ((1 - ap) / (1 - at) * (1 - at / ap)).sqrt(), "not to η²"),
+        (lambda at, ap, eta: torch.tensor(0.5), "must equal the DDPM posterior variance"),  # generic, but says where to look
+    ],
+    "nb06.ddim_step": [
+        (lambda x, e, a, ap, eta, z: ap.sqrt() * _x0(x, e, a) + (1 - ap).sqrt() * e, "Right for η = 0 only"),
+        (lambda x, e, a, ap, eta, z: ap * _x0(x, e, a) + (1 - ap) * e, "standard deviations"),
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: (x_ + (1 - a_).sqrt() * e_) / a_.sqrt()),
+         "Sign error in x̂₀"),
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: (x_ - (1 - a_ / ap).sqrt() * e_)
+                                           / (a_ / ap).sqrt()), "not one step's α"),  # α for ᾱ in x̂₀
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: (x_ - (1 - a_).sqrt() * e_) / a_),
+         "*square root* of ᾱ_t"),
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, direction_abar=a), "uses ᾱ_prev, not ᾱ_t"),  # ᾱ_t in the direction
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, sigma_room=False), "that much less"),
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, noise_power=2), "not by σ²"),
+        (lambda x, e, a, ap, eta, z: (1 - ap).sqrt() * _x0(x, e, a) + ap.sqrt() * e, "swapped"),
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z, x0=lambda x_, e_, a_: _x0(x_, e_, a_).clamp(-1, 1)),
+         "Do not clip x̂₀"),
+        (lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z) - good_ddim_sigma(a, ap, eta) * z
+         + good_ddim_sigma(a, ap, eta) * torch.randn_like(z), "use the noise it is given"),
+    ],
+    "nb06.slerp": [
+        (lambda z0, z1, alpha: (1 - alpha) * z0 + alpha * z1, "straight line"),
+        (lambda z0, z1, alpha: _mix(z0, z1, alpha, _theta(z0, z1), divide=False), "Divide by sin θ"),
+        (lambda z0, z1, alpha: _mix(z0, z1, alpha, _cos(z0, z1)), "arccos"),
+        (_whole, "per image"),
+        (lambda z0, z1, alpha: (((alpha * _theta(z0, z1)).sin() * z0 + ((1 - alpha) * _theta(z0, z1)).sin() * z1)
+                                / _theta(z0, z1).sin()), "The weights are swapped"),  # slerp's swapped weights
+        (lambda z0, z1, alpha: _mix(z0, z1, alpha, (z0.flatten(1) * z1.flatten(1)).sum(1).clamp(-1, 1).acos().view(-1, 1, 1, 1)),
+         "divided by both lengths"),
+        (lambda z0, z1, alpha: z0.mul_(1 - alpha).add_(alpha * z1), "in place"),
+        (lambda z0, z1, alpha: _mix(z0, z1, alpha, ((z0.flatten(1) * z1.flatten(1)).sum(1) / (z0.norm() * z1.norm()))
+                                    .clamp(-1, 1).acos().view(-1, 1, 1, 1)), "own lengths"),
+        (lambda z0, z1, alpha: _mix(z0, z1, alpha, ((z0.flatten(1) * z1.flatten(1)).sum(1)
+                                                    / (z0.flatten(1).norm(dim=1) * z1.flatten(1).norm(dim=1))).acos()),
+         "(B, 1, 1, 1)"),  # θ of shape (B,), not reshaped
+    ],
+}
+
+CORRECT = {
+    "nb06.ddim_sigma": [good_ddim_sigma, lambda at, ap, eta: eta * torch.sqrt((1 - ap) / (1 - at)) * torch.sqrt(1 - at / ap)],
+    "nb06.ddim_step": [lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z),
+                       lambda x, e, a, ap, eta, z: samplers.ddim_step(x, e, a, ap, eta, z)],
+    "nb06.slerp": [lambda z0, z1, alpha: _mix(z0, z1, alpha, _theta(z0, z1)),
+                   lambda z0, z1, alpha: samplers.slerp(z0, z1, alpha)],
+}
+
+FRAGMENTS = {
+    "nb06.ddim_sigma": ["√((1 − ᾱ_prev) / (1 − ᾱ_t))", "(1−ᾱ_prev)/(1−ᾱ_t)", "√(1 − ᾱ_t/ᾱ_prev)", "1 − ᾱ_t / ᾱ_prev",
+                        "(1 - abar_prev) / (1 - abar_t)", "1 - abar_t / abar_prev"],
+    "nb06.ddim_step": ["√ᾱ_prev x̂₀", "√(1 − ᾱ_prev − σ²)", "1 - ᾱ_prev - σ²", "abar_prev.sqrt() * x0_hat",
+                       "(1 - abar_prev - sigma**2)", "(x_t − √(1−ᾱ_t) ε) / √ᾱ_t", "+ σ z", "+ sigma * z"],
+    "nb06.slerp": ["sin((1 − α)θ)", "sin(αθ) / sin θ", "sin((1 - alpha) * theta)", "sin(alpha * theta)",
+                   "sin((1−α)θ)/sin θ"],
+}
+
+
+@pytest.mark.parametrize("exercise_id, fn, words", check_table.cases(WRONG), ids=check_table.ids(WRONG))
+def test_each_wrong_answer_fails_with_a_hint_that_names_it(exercise_id, fn, words):
+    if words == "must equal the DDPM posterior variance":  # the one answer here that matches no known mistake
+        out, returned = check_table.run_check(exercise_id, fn)
+        assert out.startswith("❌") and words in out and returned is not fn
+        return
+    check_table.assert_wrong_answer_is_named(exercise_id, fn, words, LATER[exercise_id], FRAGMENTS[exercise_id])
+
+
+@pytest.mark.parametrize("exercise_id, fn", [(k, f) for k, fs in CORRECT.items() for f in fs])
+def test_right_answers_in_several_styles_pass_and_the_cells_below_run(exercise_id, fn):
+    check_table.assert_correct_answer_passes(exercise_id, fn, LATER[exercise_id])
+
+
+@pytest.mark.parametrize("exercise_id", sorted(FRAGMENTS))
+def test_no_hint_gives_the_formula_away(exercise_id):
+    check_table.assert_no_hint_gives_the_formula(exercise_id, FRAGMENTS[exercise_id])
+
+
+def test_the_table_covers_every_exercise_of_the_notebook():
+    check_table.assert_table_is_complete(globals(), "06_")
+
+
+def test_the_exercises_are_registered_with_their_notebook():
+    assert {EXERCISES[i].notebook for i in ("nb06.ddim_sigma", "nb06.ddim_step", "nb06.slerp")} == {
+        "06_ddim_fast_deterministic_sampling"}
+    assert {EXERCISES[i].function for i in ("nb06.ddim_sigma", "nb06.slerp")} == {"ddim_sigma", "slerp"}
+
+
+def test_a_python_float_sigma_fails_and_the_cell_that_stacks_sigmas_gets_a_tensor():
+    def with_math(at, ap, eta):
+        return eta * math.sqrt((1 - ap) / (1 - at)) * math.sqrt(1 - at / ap)
+
+    out, returned = check_table.run_check("nb06.ddim_sigma", with_math)
+    assert "your result is a Python float, expected a torch.Tensor (0-d)" in out
+    with pytest.raises(TypeError):
+        _later_sigma(with_math)  # what cell 11 did before: torch.stack of floats
+    _later_sigma(returned)
+
+
+def test_ddim_sigma_with_eta_one_is_the_posterior_std():
+    a = _S.alphas_cumprod
+    for t in (1, 500, 999):
+        assert torch.allclose(samplers.ddim_sigma(a[t], a[t - 1], 1.0) ** 2, _S.posterior_variance[t], rtol=1e-3)
+
+
+def test_slerp_ends_keeps_the_norm_and_handles_parallel_inputs():
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
+    assert torch.allclose(samplers.slerp(z0, z1, 0.0), z0, atol=1e-5)
+    assert torch.allclose(samplers.slerp(z0, z1, 1.0), z1, atol=1e-5)
+    mid_norm = samplers.slerp(z0, z1, 0.5).flatten(1).norm(dim=1)
+    ends = (z0.flatten(1).norm(dim=1) + z1.flatten(1).norm(dim=1)) / 2
+    assert torch.allclose(mid_norm, ends, rtol=0.02)  # the straight line would lose about 30%
+    assert (((1 - 0.5) * z0 + 0.5 * z1).flatten(1).norm(dim=1) < 0.8 * ends).all()
+    same = samplers.slerp(z0, z0.clone(), 0.3)  # parallel: falls back to the straight line, no NaN
+    assert torch.isfinite(same).all() and torch.allclose(same, z0, atol=1e-5)
+    z0_before = z0.clone()
+    samplers.slerp(z0, z1, 0.4)
+    assert torch.equal(z0, z0_before)

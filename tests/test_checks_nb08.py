@@ -1,0 +1,136 @@
+"""Notebook 8's checks (gaussian_stats, frechet_distance): every wrong answer in the table fails with a hint that
+names it and never gives the formula; right answers in several styles pass; the cells below run."""
+
+import check_table
+import numpy as np
+import pytest
+import torch
+
+from course_utils import metrics
+from course_utils.checks.core import EXERCISES
+
+_features_a = torch.randn(200, 16) * 2 + 1  # float32, as classify() gives them
+_features_b = torch.randn(200, 16) * 2
+
+
+def _later_stats(gaussian_stats):  # cell 21, with the course's frechet_distance
+    mu, cov = gaussian_stats(_features_a)
+    assert mu.dtype == cov.dtype == torch.float64
+    print(f"{metrics.frechet_distance(mu, cov, *gaussian_stats(_features_b)):.2f}")
+
+
+def _later_fd(frechet_distance):  # cells 21 and 26: feature_fid, printed and collected as numbers
+    floors = {n: frechet_distance(*metrics.gaussian_stats(_features_a[:n]), *metrics.gaussian_stats(_features_b[:n]))
+              for n in (50, 200)}
+    assert all(isinstance(v, float) for v in floors.values())
+    print(f"{floors[200]:.2f}", min(floors.values()))
+
+
+LATER = {"nb08.gaussian_stats": _later_stats, "nb08.frechet_distance": _later_fd}
+
+
+def _centred(f):
+    return f.double() - f.double().mean(0)
+
+
+def good_stats(features):
+    f = features.double()
+    return f.mean(0), _centred(f).T @ _centred(f) / (len(f) - 1)
+
+
+def _root(m):
+    values, vectors = torch.linalg.eigh(m)
+    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+
+
+def _fd(mu1, cov1, mu2, cov2, cross=None, sign=-2.0):
+    r = _root(cov1)
+    cross = _root(r @ cov2 @ r) if cross is None else cross
+    return float((mu1 - mu2).pow(2).sum() + torch.trace(cov1 + cov2 + sign * cross))
+
+
+WRONG = {
+    "nb08.gaussian_stats": [
+        (lambda f: (f.mean(0), _centred(f).T @ _centred(f) / (len(f) - 1)), "float64"),  # float32 for float32: formerly passed
+        (lambda f: (f.mean(0), torch.cov(f.T)), "float64"),
+        (lambda f: (f.double().mean(0), _centred(f).T @ _centred(f) / len(f)), "N − 1, not N"),
+        (lambda f: (f.double().mean(0), f.double().T @ f.double() / (len(f) - 1)), "Subtract the mean"),
+        (lambda f: (f.double().mean(0), torch.cov(f.double())), "transposed"),
+        (lambda f: (f.double().mean(0), _centred(f) @ _centred(f).T / (len(f) - 1)), "which side the transpose goes on"),
+        (lambda f: (f.double().mean(1), torch.cov(f.double().T)), "over the N samples"),
+        (lambda f: (f.double().mean(0), f.double().var(0)), "full (d, d) matrix"),
+        (lambda f: good_stats(f)[::-1], "mean first"),
+        (lambda f: f.double().mean(0), "expected 2 values"),
+        (lambda f: tuple(v.numpy() for v in good_stats(f)), "expected a torch.Tensor"),
+    ],
+    "nb08.frechet_distance": [
+        (lambda m1, c1, m2, c2: torch.tensor(_fd(m1, c1, m2, c2), dtype=torch.float64), "Python float"),  # formerly passed
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2) - float((m1 - m2).pow(2).sum()), "Include the mean term"),
+        (lambda m1, c1, m2, c2: float((m1 - m2).pow(2).sum()), "Include the covariance term"),
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2) ** 0.5, "no final square root"),
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, cross=(c1 * c2).clamp(min=0).sqrt()), "*matrix* square roots"),
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, cross=(c1 @ c2).sqrt()), "*matrix* square roots"),  # element-wise, form 1
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, cross=(_root(c1) @ c2 @ _root(c1)) ** 0.5), "*matrix* square roots"),  # form 2
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, cross=_root(c1.sqrt() @ c2 @ c1.sqrt())), "*matrix* square roots"),
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, sign=2.0), "sign of the cross term"),  # the wrong trace sign
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, sign=-1.0), "weight of the cross term"),
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, cross=_root(c1 @ c2)), "not symmetric"),
+        (lambda m1, c1, m2, c2: (torch.linalg.eigvals(c1 @ c2).sqrt().sum() * -2 + torch.trace(c1 + c2)
+                                 + (m1 - m2).pow(2).sum()).item(), "complex"),  # a complex result
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2) - float((m1 - m2).pow(2).sum()) + float((m1 - m2).norm()), "*squared* length"),
+    ],
+}
+
+CORRECT = {
+    "nb08.gaussian_stats": [good_stats, lambda f: (f.double().mean(0), torch.cov(f.double().T)),
+                            lambda f: tuple(torch.from_numpy(v) for v in (f.double().numpy().mean(0), np.cov(f.double().numpy().T)))],
+    "nb08.frechet_distance": [
+        lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2),
+        lambda m1, c1, m2, c2: float(((m1 - m2).pow(2).sum() + torch.trace(c1 + c2)
+                                      - 2 * torch.linalg.eigvals(c1 @ c2).sqrt().sum()).real),  # eigvals of Σ1Σ2, real part
+    ],
+}
+
+FRAGMENTS = {
+    "nb08.gaussian_stats": ["(F − μ)ᵀ (F − μ) / (N − 1)", "centered.T @ centered / (N - 1)", "centred.T @ centred / (N − 1)",
+                            "centered.T @ centered / (f.shape[0] - 1)"],
+    "nb08.frechet_distance": ["tr(Σ1 + Σ2 − 2", "Σ₁ + Σ₂ − 2", "Σ1 + Σ2 - 2(", "‖μ1 − μ2‖² + tr", "|mu1 - mu2|^2 + tr",
+                              "trace(cov1 + cov2 - 2", "cov1 + cov2 - 2"],
+}
+
+
+@pytest.mark.parametrize("exercise_id, fn, words", check_table.cases(WRONG), ids=check_table.ids(WRONG))
+def test_each_wrong_answer_fails_with_a_hint_that_names_it(exercise_id, fn, words):
+    check_table.assert_wrong_answer_is_named(exercise_id, fn, words, LATER[exercise_id], FRAGMENTS[exercise_id])
+
+
+@pytest.mark.parametrize("exercise_id, fn", [(k, f) for k, fs in CORRECT.items() for f in fs])
+def test_right_answers_in_several_styles_pass_and_the_cells_below_run(exercise_id, fn):
+    check_table.assert_correct_answer_passes(exercise_id, fn, LATER[exercise_id])
+
+
+@pytest.mark.parametrize("exercise_id", sorted(FRAGMENTS))
+def test_no_hint_gives_the_formula_away(exercise_id):
+    check_table.assert_no_hint_gives_the_formula(exercise_id, FRAGMENTS[exercise_id])
+
+
+def test_the_table_covers_every_exercise_of_the_notebook():
+    check_table.assert_table_is_complete(globals(), "08_")
+
+
+def test_the_exercises_belong_to_notebook_8_and_use_the_library_references():
+    assert EXERCISES["nb08.gaussian_stats"].reference is metrics.gaussian_stats
+    assert EXERCISES["nb08.frechet_distance"].reference is metrics.frechet_distance
+    assert EXERCISES["nb08.gaussian_stats"].notebook == "08_measuring_what_we_made"
+
+
+def test_the_gaussian_stats_reference_matches_torch_cov_in_float64():
+    f = torch.randn(50, 4)
+    mu, cov = metrics.gaussian_stats(f)
+    assert mu.dtype == cov.dtype == torch.float64
+    assert torch.allclose(mu, f.double().mean(0)) and torch.allclose(cov, torch.cov(f.double().T))
+
+
+def test_the_complex_hint_does_not_recommend_item():
+    out, _ = check_table.run_check("nb08.frechet_distance", lambda m1, c1, m2, c2: complex(_fd(m1, c1, m2, c2)))
+    assert "complex" in out and "use `.item()`" not in out and "do not remove them" in out
