@@ -113,7 +113,7 @@ def test_every_solution_passes_its_check_and_the_stored_verdict_is_what_the_chec
 
 
 def test_every_exercise_is_registered_with_its_check_and_at_least_five_known_mistakes():
-    assert len(EXERCISES) == 20
+    assert len(EXERCISES) == 21
     for exercise in EXERCISES.values():
         assert exercise.check in checks.__all__ and callable(getattr(checks, exercise.check)), exercise.id
         assert exercise.difficulty in {"easy", "medium", "hard"} and exercise.practises

@@ -34,7 +34,14 @@ def _later_slerp(slerp):  # cell 42
     assert all(math.isfinite(v) for v in lengths)
 
 
-LATER = {"nb06.ddim_sigma": _later_sigma, "nb06.ddim_step": _later_step, "nb06.slerp": _later_slerp}
+def _later_second_order(second_order_x0):  # the cells below: D from two predictions, shaped like them
+    x0_hat, x0_hat_prev = torch.rand(2, 1, 28, 28) * 2 - 1, torch.rand(2, 1, 28, 28) * 2 - 1
+    d = second_order_x0(x0_hat, x0_hat_prev, torch.tensor(0.8), torch.tensor(0.4))
+    assert d.shape == x0_hat.shape and torch.isfinite(d).all()
+
+
+LATER = {"nb06.ddim_sigma": _later_sigma, "nb06.ddim_step": _later_step, "nb06.slerp": _later_slerp,
+         "nb06.second_order_x0": _later_second_order}
 
 
 def good_ddim_sigma(abar_t, abar_prev, eta):
@@ -125,12 +132,25 @@ WRONG = {
     ],
 }
 
+WRONG["nb06.second_order_x0"] = [
+    (lambda x0, x0p, h, hp: x0 + h / hp * (x0 - x0p), "twice too large"),
+    (lambda x0, x0p, h, hp: x0 + hp / (2 * h) * (x0 - x0p), "upside down"),
+    (lambda x0, x0p, h, hp: x0 + h / (2 * hp) * (x0p - x0), "Wrong direction"),
+    (lambda x0, x0p, h, hp: (x0 + x0p) / 2, "Averaging the two predictions"),
+    (lambda x0, x0p, h, hp: x0 + h / 2 * (x0 - x0p), "divide the change by the distance h_prev"),
+    (lambda x0, x0p, h, hp: x0p + h / (2 * hp) * (x0 - x0p), "Start from the newest prediction"),
+    (lambda x0, x0p, h, hp: x0, "unchanged"),  # DDIM's first-order x0_hat
+    (lambda x0, x0p, h, hp: float((x0 + h / (2 * hp) * (x0 - x0p)).mean()), "torch.Tensor"),
+]
+
 CORRECT = {
     "nb06.ddim_sigma": [good_ddim_sigma, lambda at, ap, eta: eta * torch.sqrt((1 - ap) / (1 - at)) * torch.sqrt(1 - at / ap)],
     "nb06.ddim_step": [lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z),
                        lambda x, e, a, ap, eta, z: samplers.ddim_step(x, e, a, ap, eta, z)],
     "nb06.slerp": [lambda z0, z1, alpha: _mix(z0, z1, alpha, _theta(z0, z1)),
                    lambda z0, z1, alpha: samplers.slerp(z0, z1, alpha)],
+    "nb06.second_order_x0": [lambda x0, x0p, h, hp: x0 + h / (2 * hp) * (x0 - x0p),
+                             lambda x0, x0p, h, hp: (1 + h / (2 * hp)) * x0 - h / (2 * hp) * x0p],
 }
 
 FRAGMENTS = {
@@ -140,6 +160,8 @@ FRAGMENTS = {
                        "(1 - abar_prev - sigma**2)", "(x_t − √(1−ᾱ_t) ε) / √ᾱ_t", "+ σ z", "+ sigma * z"],
     "nb06.slerp": ["sin((1 − α)θ)", "sin(αθ) / sin θ", "sin((1 - alpha) * theta)", "sin(alpha * theta)",
                    "sin((1−α)θ)/sin θ"],
+    "nb06.second_order_x0": ["h / (2 h_prev)", "h / (2 * h_prev)", "(x0_hat - x0_hat_prev)", "x̂₀ − x̂₀_prev",
+                             "(h / 2h_prev)"],
 }
 
 
@@ -167,7 +189,7 @@ def test_the_table_covers_every_exercise_of_the_notebook():
 
 
 def test_the_exercises_are_registered_with_their_notebook():
-    assert {EXERCISES[i].notebook for i in ("nb06.ddim_sigma", "nb06.ddim_step", "nb06.slerp")} == {
+    assert {EXERCISES[i].notebook for i in ("nb06.ddim_sigma", "nb06.ddim_step", "nb06.slerp", "nb06.second_order_x0")} == {
         "06_ddim_fast_deterministic_sampling"}
     assert {EXERCISES[i].function for i in ("nb06.ddim_sigma", "nb06.slerp")} == {"ddim_sigma", "slerp"}
 

@@ -9,7 +9,7 @@ the function later cells should use. See :mod:`course_utils.checks.core`;
     nb03  check_x0_from_eps, check_timestep_embedding
     nb04  check_eps_prediction_loss, check_ema_step
     nb05  check_posterior_variance, check_ddpm_step
-    nb06  check_ddim_sigma, check_ddim_step, check_slerp
+    nb06  check_ddim_sigma, check_ddim_step, check_slerp, check_second_order_x0
     nb07  check_guided_eps, check_classifier_guided_eps, check_inpaint_merge
     nb08  check_gaussian_stats, check_frechet_distance
 """
@@ -20,7 +20,7 @@ from .nb02 import check_alphas_cumprod, check_q_sample, check_snr_db
 from .nb03 import check_timestep_embedding, check_x0_from_eps
 from .nb04 import check_ema_step, check_eps_prediction_loss
 from .nb05 import check_ddpm_step, check_posterior_variance
-from .nb06 import check_ddim_sigma, check_ddim_step, check_slerp
+from .nb06 import check_ddim_sigma, check_ddim_step, check_second_order_x0, check_slerp
 from .nb07 import check_classifier_guided_eps, check_guided_eps, check_inpaint_merge
 from .nb08 import check_frechet_distance, check_gaussian_stats
 
@@ -31,7 +31,7 @@ __all__ = [
     "check_x0_from_eps", "check_timestep_embedding",
     "check_eps_prediction_loss", "check_ema_step",
     "check_posterior_variance", "check_ddpm_step",
-    "check_ddim_sigma", "check_ddim_step", "check_slerp",
+    "check_ddim_sigma", "check_ddim_step", "check_slerp", "check_second_order_x0",
     "check_guided_eps", "check_classifier_guided_eps", "check_inpaint_merge",
     "check_gaussian_stats", "check_frechet_distance",
 ]

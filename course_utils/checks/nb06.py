@@ -206,3 +206,49 @@ register(Exercise(
 def check_slerp(slerp):
     """Check ``slerp(z0, z1, alpha) -> tensor like z0`` (angle per image of the batch)."""
     return run_check("nb06.slerp", slerp)
+
+
+def _second_order_cases():
+    g = torch.Generator().manual_seed(606)
+    x0_hat, x0_hat_prev = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1, torch.rand(4, 1, 28, 28, generator=g) * 2 - 1
+    h = lambda v: torch.tensor(v)  # noqa: E731
+    return [Case((x0_hat, x0_hat_prev, h(0.5), h(0.5)), label="h = h_prev = 0.5"),
+            Case((x0_hat, x0_hat_prev, h(1.2), h(0.4)), label="a step three times the previous one"),
+            Case((x0_hat, x0_hat_prev, h(0.2), h(0.9)), label="a shorter step than the previous one"),
+            Case((x0_hat, x0_hat.clone(), h(0.7), h(0.3)), label="the same prediction twice")]
+
+
+def _line(x0, x0p, h, hp, base=None, weight=None):
+    """A point on the straight line through the two predictions; ``weight`` times their difference from ``base``."""
+    return (x0 if base is None else base) + (h / (2 * hp) if weight is None else weight) * (x0 - x0p)
+
+
+register(Exercise(
+    "nb06.second_order_x0", "06_ddim_fast_deterministic_sampling", "second_order_x0",
+    "DPM-Solver++(2M)'s second-order correction of x̂₀", "medium", samplers.second_order_x0, check="check_second_order_x0",
+    cases=_second_order_cases,
+    mistakes=(
+        KnownMistake("the line taken at the end of the step", lambda x0, x0p, h, hp: _line(x0, x0p, h, hp, weight=h / hp),
+                     "Your correction is twice too large: D is the line's value halfway through the step ahead, "
+                     "not at its end."),
+        KnownMistake("the step ratio upside down", lambda x0, x0p, h, hp: _line(x0, x0p, h, hp, weight=hp / (2 * h)),
+                     "The ratio of the steps is upside down: a longer step ahead must give a larger correction."),
+        KnownMistake("the correction's sign", lambda x0, x0p, h, hp: _line(x0, x0p, h, hp, weight=-h / (2 * hp)),
+                     "Wrong direction: the line runs from x0_hat_prev through x0_hat and on, so D lies beyond x0_hat, "
+                     "away from x0_hat_prev."),
+        KnownMistake("the average of the two predictions", lambda x0, x0p, h, hp: (x0 + x0p) / 2,
+                     "Averaging the two predictions looks backwards; D extrapolates forward from the newest one."),
+        KnownMistake("h_prev left out of the slope", lambda x0, x0p, h, hp: _line(x0, x0p, h, hp, weight=h / 2),
+                     "The slope of the line is the change in x̂₀ per unit of λ: divide the change by the distance h_prev "
+                     "between the two predictions."),
+        KnownMistake("extrapolated from the older prediction", lambda x0, x0p, h, hp: _line(x0, x0p, h, hp, base=x0p),
+                     "Start from the newest prediction, x0_hat, and move forward along the line from there."),
+    ),
+    generic_hint="Check the special cases: the same prediction twice needs no correction at all, and doubling the step "
+                 "ahead doubles the correction.",
+))
+
+
+def check_second_order_x0(second_order_x0):
+    """Check ``second_order_x0(x0_hat, x0_hat_prev, h, h_prev) -> D`` for (B, 1, 28, 28) predictions and 0-d steps."""
+    return run_check("nb06.second_order_x0", second_order_x0)
