@@ -4,6 +4,7 @@
 # For contributors:
 #   make test-fast   the unit tests only (no notebooks, kernels, browser or installs), about a minute
 #   make lint        ruff, with the configuration in pyproject.toml
+#   make lock        rewrite .ci/constraints.txt, the dev environment CI installs
 # For instructors (the student edition has no course_tools/, so these targets exist only here):
 #   make student-notebooks            regenerate notebooks/*.ipynb from notebooks/solutions/
 #   make release OUT=DIR [FORCE=1] [DRAFT=1]   build the student edition in DIR and tag the release (INSTRUCTORS.md)
@@ -20,7 +21,7 @@ QUICK ?= 1
 # course_tools/ (student copies, Colab cells, releases, grading) is in the instructor's repository only.
 TOOLS := $(wildcard course_tools)
 
-.PHONY: lab test test-fast lint install student-notebooks release clean
+.PHONY: lab test test-fast lint lock install student-notebooks release clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
@@ -57,8 +58,18 @@ student-notebooks: install
 release: install
 	@test -n "$(OUT)" || { echo "usage: make release OUT=folder [FORCE=1] [DRAFT=1]"; exit 2; }
 	$(BIN)/python -m course_tools.release "$(OUT)" $(if $(FORCE),--force) $(if $(DRAFT),--draft)
+
+# Rewrite .ci/constraints.txt, the lock of the dev environment that CI installs: torch and torchvision at
+# the versions CI's machine keeps on disk, everything else as installed in .venv now. The project itself
+# declares only floors (pyproject.toml), so students, Colab and conda keep their own versions.
+lock: install
+	{ echo "# The dev environment's lock, used by CI (PIP_CONSTRAINT in .ci/run) and by contributors who want CI's"; \
+	  echo "# versions: PIP_CONSTRAINT=\$$PWD/.ci/constraints.txt make install. Written by 'make lock' (Python 3.11)."; \
+	  echo "torch==2.14.1"; echo "torchvision==0.29.1"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|torchvision|nvidia-|triton|cuda-)'; \
+	} > .ci/constraints.txt
 else
-student-notebooks release:
+student-notebooks release lock:
 	@echo "error: this is the student edition (no course_tools/): $@ is run in the instructor's repository"; exit 2
 endif
 
