@@ -57,9 +57,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """The config from :meth:`to_dict`'s dict, or from a checkpoint's "train" entry (other keys are ignored)."""
         d = dict(d)
         if "num_steps" in d:  # checkpoints before 0.2 called T "num_steps"
             d["num_timesteps"] = d.pop("num_steps")
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         d["model"] = UNetConfig.from_dict(d["model"])
         return cls(**d)
 
@@ -396,8 +398,7 @@ def resume_train_state(path: str | Path, device: torch.device | str = "cpu", *, 
 
 def checkpoint_config(ckpt: dict) -> TrainConfig:
     """The :class:`TrainConfig` a DDPM checkpoint (as read by ``read_checkpoint``) was trained with."""
-    train = ckpt["train"]
-    return TrainConfig.from_dict({k: v for k, v in train.items() if k in TrainConfig.__dataclass_fields__})
+    return TrainConfig.from_dict(ckpt["train"])
 
 
 def config_differences(ours: TrainConfig, theirs: TrainConfig, *, ignore: tuple[str, ...] = ()) -> list[str]:

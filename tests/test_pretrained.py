@@ -54,3 +54,15 @@ def test_static_is_not_recognised_although_the_classifier_is_confident():
     real, _ = mnist_subset("test", n=200, seed=3)
     features, _ = classify(classifier, real)
     assert looks_real(classifier, features).float().mean() > 0.95
+
+
+def test_checkpoints_written_before_t_was_called_num_timesteps_still_load():
+    from course_utils.checkpoints import read_checkpoint
+    from course_utils.pretrained import checkpoint_path
+    from course_utils.training import TrainConfig
+
+    ckpt = read_checkpoint(checkpoint_path("uncond"))
+    assert ckpt["schedule"] == {"name": "linear", "num_steps": 1000}  # the shipped files use the old key
+    assert "num_steps" in ckpt["train"] and TrainConfig.from_dict(ckpt["train"]).num_timesteps == 1000
+    _, schedule = pretrained.load_ddpm("uncond")
+    assert schedule.num_timesteps == 1000

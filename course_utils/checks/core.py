@@ -18,8 +18,10 @@ names it. When a wrong answer matches none of them, the check says how the
 values are off (the opposite sign, a constant factor, right for some steps t
 and not others, shifted by one place) without giving the formula away.
 
-The grader (``python -m course_tools.grading``) reads these same verdict
-lines from the executed notebooks, so instructors see what students saw.
+The grader (``python -m course_tools.grading``) never reads these printed lines,
+which student code could forge: it calls the student's function on the same
+cases in an isolated process and runs :func:`evaluate` on the results itself,
+so the verdict and the hint are the ones the student saw.
 """
 
 from __future__ import annotations
