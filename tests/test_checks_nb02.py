@@ -4,7 +4,6 @@ hint that names it and never gives the formula; right answers in several styles 
 import math
 
 import check_table
-import pytest
 import torch
 
 from course_utils import schedules
@@ -114,25 +113,6 @@ FRAGMENTS = {
     "nb02.snr_db": ["10 · log10(ᾱ / (1 − ᾱ))", "10·log₁₀(ᾱ_t / (1−ᾱ_t))", "log10(a / (1 - a))", "log10(abar / (1 - abar))",
                     "log10(alphas_cumprod / (1 - alphas_cumprod))"],
 }
-
-
-@pytest.mark.parametrize("exercise_id, fn, words", check_table.cases(WRONG), ids=check_table.ids(WRONG))
-def test_each_wrong_answer_fails_with_a_hint_that_names_it(exercise_id, fn, words):
-    check_table.assert_wrong_answer_is_named(exercise_id, fn, words, LATER[exercise_id], FRAGMENTS[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id, fn", [(k, f) for k, fs in CORRECT.items() for f in fs])
-def test_right_answers_in_several_styles_pass_and_the_cells_below_run(exercise_id, fn):
-    check_table.assert_correct_answer_passes(exercise_id, fn, LATER[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id", sorted(FRAGMENTS))
-def test_no_hint_gives_the_formula_away(exercise_id):
-    check_table.assert_no_hint_gives_the_formula(exercise_id, FRAGMENTS[exercise_id])
-
-
-def test_the_table_covers_every_exercise_of_the_notebook():
-    check_table.assert_table_is_complete(globals(), "02_")
 
 
 def test_fresh_noise_is_named_instead_of_a_reshape_hint():

@@ -143,6 +143,9 @@ WRONG["nb06.second_order_x0"] = [
     (lambda x0, x0p, h, hp: float((x0 + h / (2 * hp) * (x0 - x0p)).mean()), "torch.Tensor"),
 ]
 
+# Wrong answers that match no known mistake: their hint is the exercise's generic one, which still says where to look.
+GENERIC = {"must equal the DDPM posterior variance"}
+
 CORRECT = {
     "nb06.ddim_sigma": [good_ddim_sigma, lambda at, ap, eta: eta * torch.sqrt((1 - ap) / (1 - at)) * torch.sqrt(1 - at / ap)],
     "nb06.ddim_step": [lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z),
@@ -163,29 +166,6 @@ FRAGMENTS = {
     "nb06.second_order_x0": ["h / (2 h_prev)", "h / (2 * h_prev)", "(x0_hat - x0_hat_prev)", "x̂₀ − x̂₀_prev",
                              "(h / 2h_prev)"],
 }
-
-
-@pytest.mark.parametrize("exercise_id, fn, words", check_table.cases(WRONG), ids=check_table.ids(WRONG))
-def test_each_wrong_answer_fails_with_a_hint_that_names_it(exercise_id, fn, words):
-    if words == "must equal the DDPM posterior variance":  # the one answer here that matches no known mistake
-        out, returned = check_table.run_check(exercise_id, fn)
-        assert out.startswith("❌") and words in out and returned is not fn
-        return
-    check_table.assert_wrong_answer_is_named(exercise_id, fn, words, LATER[exercise_id], FRAGMENTS[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id, fn", [(k, f) for k, fs in CORRECT.items() for f in fs])
-def test_right_answers_in_several_styles_pass_and_the_cells_below_run(exercise_id, fn):
-    check_table.assert_correct_answer_passes(exercise_id, fn, LATER[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id", sorted(FRAGMENTS))
-def test_no_hint_gives_the_formula_away(exercise_id):
-    check_table.assert_no_hint_gives_the_formula(exercise_id, FRAGMENTS[exercise_id])
-
-
-def test_the_table_covers_every_exercise_of_the_notebook():
-    check_table.assert_table_is_complete(globals(), "06_")
 
 
 def test_the_exercises_are_registered_with_their_notebook():
