@@ -11,6 +11,7 @@ from course_utils.pretrained import load_classifier, load_ddpm
 from course_utils.samplers import DDIMSampler, sample
 
 
+@pytest.mark.slow  # samples or classifies thousands of images
 def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
     rows = bench.run_benchmark(20, which="uncond", unconditional_rows=[("DDIM", 5), ("SDE-DPM++2M", 4)], batch_size=10,
                                device="cpu")
@@ -29,6 +30,7 @@ def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
     assert table[0] == bench.HEADER and len(table) == 3
 
 
+@pytest.mark.slow  # samples or classifies thousands of images
 def test_conditional_rows_score_each_guidance_scale_and_name_the_special_ones():
     rows = bench.run_benchmark(20, which="cond", guidance_scales=[0.0, 1.0, 3.0], batch_size=20, device="cpu")
     assert [r.guidance for r in rows] == ["w=0 (unconditional)", "w=1 (no guidance)", "w=3"]
@@ -63,6 +65,7 @@ def test_bad_row_options_stop_before_any_model_loads(argv, message, capsys, monk
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # samples or classifies thousands of images
 def test_a_stochastic_ddim_row_is_named_by_its_eta():
     rows = bench.run_benchmark(20, which="uncond", unconditional_rows=[("DDIM", 5)], batch_size=20, eta=1.0, device="cpu")
     assert rows[0].sampler == "DDIM η=1"

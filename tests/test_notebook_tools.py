@@ -140,7 +140,8 @@ def test_setup_cell_in_colab_clones_the_release_tag_into_dest_and_puts_it_on_the
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setenv("PYTHONPATH", "/env/python")
-    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setenv("COURSE_DATA_DIR", "recorded, so that teardown removes what the cell sets")
+    monkeypatch.delenv("COURSE_DATA_DIR")
     exec(source, {})
     assert calls == [["git", "clone", "--quiet", "--depth", "1", "--branch", colab.REF, url, dest]]
     assert sys.path[0] == dest and os.environ["PYTHONPATH"] == dest + os.pathsep + "/env/python"

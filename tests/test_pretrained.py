@@ -8,6 +8,7 @@ from course_utils.guidance import ClassifierFreeGuidance
 from course_utils.samplers import DDIMSampler, sample
 
 
+@pytest.mark.slow  # samples or classifies thousands of images
 def test_reference_classifier_is_accurate_on_real_test_digits():
     classifier = pretrained.load_classifier()
     images = metrics.real_reference(1000)
@@ -40,6 +41,7 @@ def test_loading_a_ddpm_as_a_classifier_is_refused():
         pretrained.load_classifier(pretrained.checkpoint_path("uncond"))
 
 
+@pytest.mark.slow  # samples or classifies thousands of images
 def test_static_is_not_recognised_although_the_classifier_is_confident():
     """The reference classifier calls pure noise an '8' with high confidence; 'recognised' must not count it."""
     from course_utils.data import mnist_subset

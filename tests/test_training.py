@@ -17,6 +17,7 @@ def data():
     return mnist_subset("train", 512, seed=0)
 
 
+@pytest.mark.slow  # a few hundred training steps
 def test_a_few_hundred_steps_lower_the_loss(data):
     images, _ = data
     state = new_train_state(TrainConfig(model=TINY, batch_size=32, lr=2e-3, warmup_steps=20, train_steps=300))

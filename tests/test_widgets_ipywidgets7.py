@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "ipywidgets7"
 PACKAGES = ["ipywidgets==7.7.1", "ipython_genutils==0.2.0"]
@@ -41,7 +43,6 @@ from course_utils import widgets
 from course_utils.model import TinyUNet, UNetConfig
 from course_utils.schedules import make_schedule
 
-pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 tiny = dict(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
 torch.manual_seed(0)

@@ -9,8 +9,6 @@ this process, with the same hints students see. Printed text plays no part.
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,56 +30,24 @@ class Captured:
     options: dict
 
 
-def _capture(check: Callable) -> tuple[str, Captured]:
-    """Call ``check`` on a probe function without evaluating or printing; return (exercise id, its cases and options)."""
-    seen: dict = {}
-
-    def recording_evaluate(exercise, student_fn, cases, **options):
-        seen["id"], seen["captured"] = exercise.id, Captured(list(cases), dict(options))
-        return CheckResult(exercise.id, True, "")
-
-    def probe(*args, **kwargs):
-        raise NotImplementedError
-
-    original = checks_core.evaluate
-    checks_core.evaluate = recording_evaluate
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            check(probe)
-    finally:
-        checks_core.evaluate = original
-    if "id" not in seen:
-        raise GradingSetupError(f"{check.__name__} did not call course_utils.checks.evaluate; the grader cannot read its cases")
-    return seen["id"], seen["captured"]
-
-
 @lru_cache(maxsize=1)
 def check_functions() -> dict[str, Callable]:
-    """exercise id -> the check function students call (``check_add_noise`` for ``nb01.add_noise``)."""
-    found = {}
-    for name in getattr(checks, "__all__", dir(checks)):
-        fn = getattr(checks, name, None)
-        if name.startswith("check_") and callable(fn):
-            guesses = [e for e in EXERCISES if e.split(".", 1)[1] == name[len("check_"):]]
-            exercise_id = guesses[0] if len(guesses) == 1 else _capture(fn)[0]
-            found[exercise_id] = fn
-    missing = sorted(set(EXERCISES) - set(found))
+    """exercise id -> the check function students call (``check_add_noise`` for ``nb01.add_noise``), from the registry."""
+    found = {e.id: getattr(checks, e.check, None) for e in EXERCISES.values()}
+    missing = sorted(i for i, fn in found.items() if not callable(fn))
     if missing:
         raise GradingSetupError(f"no check function found for {', '.join(missing)}")
     return found
 
 
-_CAPTURED: dict[str, Captured] = {}
-
-
 def cases_for(exercise_id: str) -> Captured:
-    """The cases (and evaluate options) the exercise's check runs, read without printing anything."""
-    if exercise_id not in _CAPTURED:
-        got_id, captured = _capture(check_functions()[exercise_id])
-        if got_id != exercise_id:
-            raise GradingSetupError(f"{check_functions()[exercise_id].__name__} checks {got_id}, not {exercise_id}")
-        _CAPTURED[exercise_id] = captured
-    return _CAPTURED[exercise_id]
+    """The cases the exercise's check runs (its registered ones), read without printing anything.
+
+    The tolerances come with the exercise itself, so :func:`evaluate` needs no options.
+    """
+    if exercise_id not in EXERCISES:
+        raise GradingSetupError(f"{exercise_id} is not a registered exercise")
+    return Captured(list(checks_core.cases_of(EXERCISES[exercise_id])), {})
 
 
 # ---------------------------------------------------------------------------- what came back, replayed
