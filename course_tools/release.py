@@ -57,6 +57,7 @@ EDITION = [
     "data/*",
     "notebooks/[0-9]*.ipynb",  # the student copies (not notebooks/solutions/: see _selected)
     "tests/conftest.py",
+    "tests/check_table.py",  # what the per-notebook check tests share
     "tests/test_*.py",  # unless instructor-only (_INSTRUCTOR_TEST)
 ]
 # Never in an edition; edition_problems reports any of these.
