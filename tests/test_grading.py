@@ -87,8 +87,8 @@ def test_every_student_gets_exactly_the_expected_grades(graded):
 
 def test_wrong_answers_get_the_checks_hints(graded):
     rows = {r.exercise: r for r in graded["result"].rows if r.student == "wrong"}
-    assert "σ²" in rows["nb01.add_noise"].hint
-    assert "square root on β" in rows["nb01.noising_step"].hint
+    assert "not squared" in rows["nb01.add_noise"].hint
+    assert "square root on the noise's coefficient" in rows["nb01.noising_step"].hint
     assert "β_t itself" in rows["nb05.posterior_variance"].hint
 
 
