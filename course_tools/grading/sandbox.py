@@ -395,7 +395,10 @@ def _start_bwrap(job: Job, fd: int, quick: bool) -> subprocess.Popen:
     root = Path(__file__).resolve().parents[2]
     env = _minimal_env("/tmp", quick)
     env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+    # The fresh /tmp would hide a course, or a Python, that lives under /tmp (a CI clone, say): bind those back, read-only.
+    under_tmp = sorted({str(p) for p in (root, Path(sys.prefix), Path(sys.base_prefix)) if Path("/tmp") in p.parents})
+    keep = [arg for p in under_tmp for arg in ("--ro-bind", p, p)]
+    command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *keep,
                "--tmpfs", "/dev/shm", "--unshare-all", "--die-with-parent", "--new-session", "--chdir", "/tmp",
                sys.executable, "-m", "course_tools.grading.harness", "-", str(fd)]
     proc = subprocess.Popen(command, env=env, pass_fds=(fd,), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
