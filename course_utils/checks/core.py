@@ -114,6 +114,12 @@ class Exercise:
         return fixed + [h for h in (self.generic_hint, self.type_hint, self.dtype_hint) if h]
 
 
+
+def per_image(values: torch.Tensor, t) -> torch.Tensor:
+    """``values[t]`` shaped (B, 1, 1, 1), to broadcast a per-step schedule quantity over a batch of images."""
+    return values[t].view(-1, 1, 1, 1)
+
+
 EXERCISES: dict[str, Exercise] = {}
 
 

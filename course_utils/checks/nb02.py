@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import forward, schedules
-from .core import Case, Exercise, KnownMistake, register, run_check
+from .core import Case, Exercise, KnownMistake, per_image, register, run_check
 
 _g = torch.Generator().manual_seed(1234)
 _x = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1  # images in [-1, 1]
@@ -13,10 +13,6 @@ _eps = torch.randn(4, 1, 28, 28, generator=_g)
 _schedule = schedules.make_schedule("linear", 1000)
 _t = torch.tensor([0, 10, 500, 999])
 _T_ITEMS = ("t = 0", "t = 10", "t = 500", "t = 999")
-
-
-def _col(values: torch.Tensor, t) -> torch.Tensor:
-    return values[t].view(-1, 1, 1, 1)
 
 
 def _running_product_cases():
@@ -57,7 +53,7 @@ def check_alphas_cumprod(alphas_cumprod_from_betas):
 
 
 def _abar(t):
-    return _col(_schedule.alphas_cumprod, t)
+    return per_image(_schedule.alphas_cumprod, t)
 
 
 def _q_cases():
@@ -78,10 +74,10 @@ register(Exercise(
                      "Forgot the square root on the image's coefficient: ᾱ_t is the signal's variance."),
         KnownMistake("the coefficients swapped", lambda x, t, s, n: (1 - _abar(t)).sqrt() * x + _abar(t).sqrt() * n,
                      "The coefficients are swapped: at t = 0 (ᾱ_t ≈ 1) x_t must be almost the clean image."),
-        KnownMistake("α_t for ᾱ_t (a single step's α_t, β_t)", lambda x, t, s, n: _col(s.alphas, t).sqrt() * x + _col(s.betas, t).sqrt() * n,
+        KnownMistake("α_t for ᾱ_t (a single step's α_t, β_t)", lambda x, t, s, n: per_image(s.alphas, t).sqrt() * x + per_image(s.betas, t).sqrt() * n,
                      "That is a single step (α_t, β_t); the jump from x₀ to step t uses the cumulative ᾱ_t (schedule.alphas_cumprod)."),
         KnownMistake("off by one (ᾱ_{t−1})",
-                     lambda x, t, s, n: _col(s.alphas_cumprod_prev, t).sqrt() * x + (1 - _col(s.alphas_cumprod_prev, t)).sqrt() * n,
+                     lambda x, t, s, n: per_image(s.alphas_cumprod_prev, t).sqrt() * x + (1 - per_image(s.alphas_cumprod_prev, t)).sqrt() * n,
                      "Off by one: x_t uses ᾱ_t at index t itself, not the value one step earlier."),
         KnownMistake("the noise term left out", lambda x, t, s, n: _abar(t).sqrt() * x,
                      "Add the noise term: x_t is the scaled image *plus* scaled noise."),
@@ -89,8 +85,8 @@ register(Exercise(
                      "Scale the image too: only a fraction of the signal is left at step t."),
         KnownMistake("the result clipped to [-1, 1]", lambda x, t, s, n: forward.q_sample(x, t, s, n).clamp(-1, 1),
                      "Do not clip: a noisy image x_t has values outside [-1, 1], and it must keep them."),
-        KnownMistake("one t for the whole batch", lambda x, t, s, n: _col(s.alphas_cumprod, t[:1]).sqrt() * x
-                     + (1 - _col(s.alphas_cumprod, t[:1])).sqrt() * n,
+        KnownMistake("one t for the whole batch", lambda x, t, s, n: per_image(s.alphas_cumprod, t[:1]).sqrt() * x
+                     + (1 - per_image(s.alphas_cumprod, t[:1])).sqrt() * n,
                      "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),
     ),
     generic_hint="Try t = 0 in your head: ᾱ_0 ≈ 1, so x_t must be almost x₀ there.",

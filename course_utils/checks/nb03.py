@@ -7,7 +7,7 @@ import math
 import torch
 
 from .. import forward, model, schedules
-from .core import Case, Exercise, KnownMistake, register, run_check
+from .core import Case, Exercise, KnownMistake, per_image, register, run_check
 
 _g = torch.Generator().manual_seed(1234)
 _x = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1  # images in [-1, 1]
@@ -18,10 +18,6 @@ _t = torch.tensor([0, 10, 500, 999])
 _T_ITEMS = ("t = 0", "t = 10", "t = 500", "t = 999")
 
 
-def _col(values: torch.Tensor, t) -> torch.Tensor:
-    return values[t].view(-1, 1, 1, 1)
-
-
 def _x0_cases():
     x_t = forward.q_sample(_x, _t, _schedule, _eps)
     return [Case((x_t, _t, _eps, _schedule), label="t = 0, 10, 500, 999", items=_T_ITEMS),
@@ -30,15 +26,15 @@ def _x0_cases():
 
 
 def _sa(t):
-    return _col(_schedule.sqrt_alphas_cumprod, t)
+    return per_image(_schedule.sqrt_alphas_cumprod, t)
 
 
 def _s1(t):
-    return _col(_schedule.sqrt_one_minus_alphas_cumprod, t)
+    return per_image(_schedule.sqrt_one_minus_alphas_cumprod, t)
 
 
 def _a(t):
-    return _col(_schedule.alphas, t)
+    return per_image(_schedule.alphas, t)
 
 
 register(Exercise(
@@ -61,8 +57,8 @@ register(Exercise(
                      "α_t is one step's factor; x_t was made in one jump from x₀ with the cumulative ᾱ_t."),
         KnownMistake("only x_t divided", lambda x, t, e, s: x / _sa(t) - _s1(t) * e,
                      "Divide the whole difference, not only x_t: the noise term must be removed first."),
-        KnownMistake("off by one (ᾱ_{t−1})", lambda x, t, e, s: (x - (1 - _col(s.alphas_cumprod_prev, t)).sqrt() * e)
-                     / _col(s.alphas_cumprod_prev, t).sqrt(),
+        KnownMistake("off by one (ᾱ_{t−1})", lambda x, t, e, s: (x - (1 - per_image(s.alphas_cumprod_prev, t)).sqrt() * e)
+                     / per_image(s.alphas_cumprod_prev, t).sqrt(),
                      "Off by one: x_t was made with ᾱ_t at index t itself, not one step earlier."),
         KnownMistake("off by one (index t − 1, wrapping round at t = 0)",
                      lambda x, t, e, s: (x - _s1(t - 1) * e) / _sa(t - 1),

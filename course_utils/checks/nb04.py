@@ -7,7 +7,7 @@ import torch
 from .. import training
 from ..model import TinyUNet, UNetConfig
 from ..schedules import make_schedule
-from .core import Case, Exercise, KnownError, KnownMistake, register, run_check
+from .core import Case, Exercise, KnownError, KnownMistake, per_image, register, run_check
 
 _g = torch.Generator().manual_seed(4321)
 _schedule = make_schedule("linear", 1000)
@@ -26,12 +26,8 @@ def _tiny_model() -> TinyUNet:
         return TinyUNet(cfg).eval()
 
 
-def _col(values: torch.Tensor, t) -> torch.Tensor:
-    return values[t].view(-1, 1, 1, 1)
-
-
 def _x_t(x0, t, n, abar=None):
-    abar = _col(_schedule.alphas_cumprod if abar is None else abar, t)
+    abar = per_image(_schedule.alphas_cumprod if abar is None else abar, t)
     return abar.sqrt() * x0 + (1 - abar).sqrt() * n
 
 
@@ -74,8 +70,8 @@ register(Exercise(
                      lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - n) ** 2).flatten(1).sum(1).mean(),
                      "Your loss is summed over the pixels of each image (784 times too large): take the mean over "
                      "the pixels as well as over the batch."),
-        KnownMistake("x_t without square roots", lambda m, x0, t, n, s: ((m(_col(s.alphas_cumprod, t) * x0
-                     + _col(1 - s.alphas_cumprod, t) * n, t) - n) ** 2).mean(),
+        KnownMistake("x_t without square roots", lambda m, x0, t, n, s: ((m(per_image(s.alphas_cumprod, t) * x0
+                     + per_image(1 - s.alphas_cumprod, t) * n, t) - n) ** 2).mean(),
                      "Your x_t lacks its square roots; the simplest fix is to make it with q_sample(x0, t, schedule, noise)."),
         KnownMistake("one t for the whole batch", lambda m, x0, t, n, s: ((m(_x_t(x0, t[:1], n), t[:1].expand_as(t)) - n) ** 2).mean(),
                      "Each image has its own step: pass the whole (B,) tensor t to q_sample and to the model, not t[0]."),

@@ -6,7 +6,7 @@ import torch
 
 from .. import guidance, inpainting
 from ..schedules import make_schedule
-from .core import Case, Exercise, KnownError, KnownMistake, register, run_check
+from .core import Case, Exercise, KnownError, KnownMistake, per_image, register, run_check
 
 _g = torch.Generator().manual_seed(2024)
 _schedule = make_schedule("linear", 1000)
@@ -15,10 +15,6 @@ _z = torch.randn(4, 1, 28, 28, generator=_g)
 _grad = torch.randn(4, 1, 28, 28, generator=_g)
 _t = torch.tensor([0, 250, 600, 999])
 _T_ITEMS = ("t = 0", "t = 250", "t = 600", "t = 999")
-
-
-def _col(values: torch.Tensor, t) -> torch.Tensor:
-    return values[t].view(-1, 1, 1, 1)
 
 
 _AT_W = ("Check your formula at w = 0 (it must give eps_uncond) and at w = 1 (it must give eps_cond, the plain "
@@ -57,7 +53,7 @@ def check_guided_eps(guided_eps):
 
 
 def _noise_std(t):
-    return _col(_schedule.sqrt_one_minus_alphas_cumprod, t)
+    return per_image(_schedule.sqrt_one_minus_alphas_cumprod, t)
 
 
 register(Exercise(
@@ -72,9 +68,9 @@ register(Exercise(
                      "Sign: ε points *towards the noise*, so to move x_t towards the class, subtract the gradient term."),
         KnownMistake("the gradient not scaled by the noise level", lambda e, g, t, s, w: e - w * g,
                      "Scale the gradient by the noise standard deviation at step t: ε and the score differ by that factor."),
-        KnownMistake("1 − ᾱ_t without its root", lambda e, g, t, s, w: e - w * _col(1 - _schedule.alphas_cumprod, t) * g,
+        KnownMistake("1 − ᾱ_t without its root", lambda e, g, t, s, w: e - w * per_image(1 - _schedule.alphas_cumprod, t) * g,
                      "The factor is a standard deviation, the square root of the noise variance 1 − ᾱ_t."),
-        KnownMistake("√ᾱ_t for √(1 − ᾱ_t)", lambda e, g, t, s, w: e - w * _col(_schedule.sqrt_alphas_cumprod, t) * g,
+        KnownMistake("√ᾱ_t for √(1 − ᾱ_t)", lambda e, g, t, s, w: e - w * per_image(_schedule.sqrt_alphas_cumprod, t) * g,
                      "Wrong factor: the noise's standard deviation (schedule.sqrt_one_minus_alphas_cumprod), not the "
                      "signal's √ᾱ_t."),
         KnownMistake("divided by the noise level", lambda e, g, t, s, w: e - w * g / _noise_std(t).clamp(min=1e-12),
