@@ -49,7 +49,7 @@ def formula_fragments_in(text: str, fragments: list[str]) -> list[str]:
 def assert_wrong_answer_is_named(exercise_id: str, fn: Callable, words: str, later: Callable,
                                  fragments: list[str]) -> None:
     out, returned = run_check(exercise_id, fn)
-    assert out.startswith(f"❌ [{exercise_id}] not yet: "), out
+    assert out.startswith(f"✗ NOT YET [{exercise_id}]: "), out
     assert words in out, out
     result = evaluate(EXERCISES[exercise_id], fn)
     assert not result.passed and result.source in TARGETED, (result.source, out)
@@ -60,7 +60,7 @@ def assert_wrong_answer_is_named(exercise_id: str, fn: Callable, words: str, lat
 
 def assert_correct_answer_passes(exercise_id: str, fn: Callable, later: Callable) -> None:
     out, returned = run_check(exercise_id, fn)
-    assert out.startswith(f"✅ [{exercise_id}] passed"), out
+    assert out.startswith(f"✓ PASSED [{exercise_id}]"), out
     assert returned is fn
     later(returned)
 

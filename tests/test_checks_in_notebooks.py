@@ -1,5 +1,5 @@
 """Answers that used to pass their checks and then crash later cells, put into the real notebooks: the check
-now says ❌ with the hint that names the mistake, and the cells below that use the name run (quick mode)."""
+now says ✗ NOT YET with the hint that names the mistake, and the cells below that use the name run (quick mode)."""
 
 import json
 import re
@@ -66,6 +66,6 @@ def test_a_formerly_passing_wrong_answer_fails_its_check_and_the_cells_below_sti
     assert not errors, errors
     text = "\n".join("".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     for exercise_id, words in hints.items():
-        line = next(line for line in text.splitlines() if line.startswith(f"❌ [{exercise_id}] not yet:"))
+        line = next(line for line in text.splitlines() if line.startswith(f"✗ NOT YET [{exercise_id}]:"))
         hint = text[text.index(line):].split("\n   →")[0]
         assert words in hint, hint

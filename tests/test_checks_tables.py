@@ -20,7 +20,7 @@ def test_each_wrong_answer_fails_with_a_hint_that_names_it(prefix, exercise_id, 
     module = NOTEBOOKS[prefix]
     if words in getattr(module, "GENERIC", ()):  # no known mistake matches: the generic hint must still say it
         out, returned = check_table.run_check(exercise_id, fn)
-        assert out.startswith("❌") and words in out and returned is not fn
+        assert out.startswith("✗ NOT YET") and words in out and returned is not fn
         return
     check_table.assert_wrong_answer_is_named(exercise_id, fn, words, module.LATER[exercise_id],
                                              module.FRAGMENTS[exercise_id])

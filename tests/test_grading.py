@@ -28,7 +28,7 @@ EXPECTED = {
     "ada": [P, P, P, P, P],  # everything right
     "blank": [NA, NA, NA, NA, NA],
     "wrong": [F, F, F, F, F],
-    "forger": [NA, NA, NA, NA, NA],  # blank, with printed ✅ lines and a monkeypatched evaluate
+    "forger": [NA, NA, NA, NA, NA],  # blank, with printed ✓ PASSED lines and a monkeypatched evaluate
     "vandal": [P, P, P, P, P],  # right answers, and a cell that deletes and writes files it must not
     "looper": [CNR, P, P, P, P],  # add_noise never returns
     "malformed": [CNR, CNR, CNR, CNR, CNR],  # its only notebook is not JSON, oddly named, in a subfolder

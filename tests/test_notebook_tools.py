@@ -22,7 +22,7 @@ def test_student_copy_drops_outputs_and_check_markers():
     solution = {
         "cells": [
             {"cell_type": "code", "execution_count": 3, "metadata": {}, "id": "a",
-             "outputs": [{"output_type": "stream", "name": "stdout", "text": "✅ passed"}],
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": "✓ PASSED"}],
              "source": ["# NBVAL_CHECK_OUTPUT\n", "f = check_f(f)"]},
         ],
         "metadata": {}, "nbformat": 4, "nbformat_minor": 5,

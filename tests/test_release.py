@@ -423,7 +423,7 @@ def test_notebook_1_sets_itself_up_from_a_release_tag_in_a_colab_like_environmen
     assert f"KERNEL {venv}" in _text(cells[-1]) and f"COURSE_UTILS {dest}/course_utils/__init__.py" in _text(cells[-1])
     assert _git(dest, "describe", "--tags") == f"{TAG}\n" and not (dest / "notebooks" / "solutions").exists()
     printed = "\n".join(_text(c) for c in cells)  # the unsolved exercises were checked, and the reference stood in
-    assert "❌ [nb01.add_noise]" in printed and "use the course's reference `add_noise`" in printed, printed[-3000:]
+    assert "✗ NOT YET [nb01.add_noise]" in printed and "use the course's reference `add_noise`" in printed, printed[-3000:]
 
     download = sum(p.stat().st_size for p in (dest / ".git" / "objects").rglob("*") if p.is_file())
     record = {"tag": TAG, "setup_cell_download_MB": round(download / 1e6, 1),

@@ -77,7 +77,7 @@ def prepend_to_def(nb: dict, function: str, source: str) -> dict:
 
 FORGE = r'''# A forged verdict: print the lines the checks print, and make the checks always pass in this kernel.
 for name in ["nb01.add_noise", "nb01.noising_step", "nb01.variance_after_steps", "nb05.posterior_variance", "nb05.ddpm_step"]:
-    print(f"✅ [{name}] passed: 3 cases agree with the reference.")
+    print(f"✓ PASSED [{name}]: 3 cases agree with the reference.")
 import course_utils.checks.core as _core
 _core.evaluate = lambda exercise, fn, cases, **kw: _core.CheckResult(exercise.id, True, "3 cases agree with the reference.")
 '''

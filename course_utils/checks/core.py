@@ -3,8 +3,8 @@
 A check runs the student's function on cases whose answers the course's
 reference function knows, and prints one verdict line:
 
-    ✅ [nb01.add_noise] passed: 3 cases agree with the reference.
-    ❌ [nb01.add_noise] not yet: the values are off (case: sigma=0.5).
+    ✓ PASSED [nb01.add_noise]: 3 cases agree with the reference.
+    ✗ NOT YET [nb01.add_noise]: the values are off (case: sigma=0.5).
        Hint: σ is a standard deviation: ...
 
 Then it says which function the following cells will use, and returns it:
@@ -38,9 +38,10 @@ from typing import Any
 
 import torch
 
-PASS_MARK = "✅"
-FAIL_MARK = "❌"
-VERDICT_PATTERN = r"^(✅|❌) \[(?P<exercise>[\w.]+)\] (?P<verdict>passed|not yet): ?(?P<message>.*)$"
+# A mark that every font has (✓ U+2713, ✗ U+2717: no emoji font needed), paired with a word that stands out.
+PASS_MARK = "✓ PASSED"
+FAIL_MARK = "✗ NOT YET"
+VERDICT_PATTERN = r"^(?P<verdict>✓ PASSED|✗ NOT YET) \[(?P<exercise>[\w.]+)\]: ?(?P<message>.*)$"
 
 
 @dataclass
@@ -707,8 +708,8 @@ def _hint_for(exercise: Exercise, student_fn: Callable, outcomes: list[_Outcome]
 
 def format_result(result: CheckResult) -> str:
     if result.passed:
-        return f"{PASS_MARK} [{result.exercise}] passed: {result.message}"
-    line = f"{FAIL_MARK} [{result.exercise}] not yet: {result.message}"
+        return f"{PASS_MARK} [{result.exercise}]: {result.message}"
+    line = f"{FAIL_MARK} [{result.exercise}]: {result.message}"
     if result.hint:
         line += f"\n   Hint: {result.hint}"
     return line
