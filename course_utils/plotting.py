@@ -122,22 +122,79 @@ def plot_loss(losses: list[float], window: int = 50, ax=None, title: str = "trai
     return ax
 
 
+def show_captioned(images: torch.Tensor, captions: list[str], ncol: int = 8, title: str | None = None,
+                   size: float = 1.15, fontsize: float = 8):
+    """A grid of images (N, 1, H, W) in [-1, 1], each with its own caption above it (e.g. a classifier's
+    guesses); returns the figure.
+
+    Each row is given room for its captions (as many lines as the longest one), so a caption never runs
+    into the images of the row above it, and the figure is laid out by matplotlib's constrained layout.
+    """
+    n = len(images)
+    if len(captions) != n:
+        raise ValueError(f"show_captioned needs one caption per image: got {n} images and {len(captions)} captions")
+    if n == 0:
+        raise ValueError("show_captioned needs at least one image")
+    ncol = max(1, min(ncol, n))
+    rows = (n + ncol - 1) // ncol
+    lines = max(caption.count("\n") + 1 for caption in captions)
+    caption_height = 1.4 * lines * fontsize / 72  # inches: line spacing of about 1.4 font sizes
+    title_height = 0.35 if title else 0.0
+    fig, axes = plt.subplots(rows, ncol, figsize=(size * ncol, (size + caption_height) * rows + title_height),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, image, caption in zip(axes.flat, images, captions):
+        draw_image(ax, image, title=caption, fontsize=fontsize)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _animation_figure(first_grid: torch.Tensor, titles: list[str] | None, nrow: int, size: float,
+                      fontsize: float = 10):
+    """The figure ``animate_frames`` draws into: the image grid, and above it a band tall and wide
+    enough for the longest of ``titles``. Returns (fig, ax, image artist, title text)."""
+    rows = first_grid.shape[0] / first_grid.shape[1] * nrow
+    image_width, image_height = size * nrow, max(size * rows, 1.0)
+    titles = [t for t in (titles or []) if t]
+    lines = max((t.count("\n") + 1 for t in titles), default=0)
+    band = (1.4 * lines * fontsize + 8) / 72 if lines else 0.0  # inches: the title's lines plus a margin
+    fig = plt.figure(figsize=(image_width, image_height + band))
+    text = fig.text(0.5, 1.0, "", ha="center", va="top", fontsize=fontsize)
+    width = image_width
+    if titles:  # widen the figure when the longest title is wider than the images
+        renderer = fig.canvas.get_renderer()
+        for t in titles:
+            text.set_text(t)
+            width = max(width, text.get_window_extent(renderer).width / fig.dpi + 0.2)
+    height = image_height + band
+    fig.set_size_inches(width, height)
+    text.set_position((0.5, 1 - 4 / 72 / height))  # 4 points below the top edge
+    ax = fig.add_axes(((width - image_width) / 2 / width, 0, image_width / width, image_height / height))
+    ax.set_axis_off()
+    im = _imshow_gray(ax, first_grid)
+    return fig, ax, im, text
+
+
 def animate_frames(frames: list[torch.Tensor], titles: list[str] | None = None, nrow: int = 8, interval: int = 120,
                    size: float = 0.9):
     """Animate a list of image batches (e.g. a sampling trajectory) as inline HTML (jshtml, no ffmpeg).
 
-    Returns an ``IPython.display.HTML`` object.
+    Returns an ``IPython.display.HTML`` object: a picture with ▶ (play), step and speed buttons under it.
+    ``titles`` (one per frame) are written above the images, in a band sized for the longest one.
     Keep it small: a few dozen frames of at most 16 images stay well under 1 MB.
     """
     from IPython.display import HTML
     from matplotlib import animation
 
+    if not frames:
+        raise ValueError("animate_frames needs at least one frame")
+    if titles is not None and len(titles) != len(frames):
+        raise ValueError(f"animate_frames needs one title per frame: got {len(frames)} frames and {len(titles)} titles")
     grids = [image_grid(f, nrow) for f in frames]
-    rows = grids[0].shape[0] / grids[0].shape[1] * nrow
-    fig, ax = plt.subplots(figsize=(size * nrow, max(size * rows, 1.0)))
-    ax.set_axis_off()
-    im = _imshow_gray(ax, grids[0])
-    title = ax.set_title(titles[0] if titles else "")
+    fig, _, im, title = _animation_figure(grids[0], titles, nrow, size)
+    title.set_text(titles[0] if titles else "")
 
     def update(i):
         im.set_data(grids[i].numpy())
