@@ -32,8 +32,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab 4 greets every new user with "Would you like to get notified about official Jupyter news?",
+# a popup that covers the notebook's sliders. .jupyter/labconfig/page_config.json switches its plugin
+# (@jupyterlab/apputils-extension:announcements: news and update checks) off for the JupyterLab started
+# here, through JUPYTER_CONFIG_PATH; nothing is written to your settings or to the environment.
 lab: install
-	$(BIN)/jupyter lab --port=$(PORT) --notebook-dir=notebooks $(LAB_ARGS)
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab --port=$(PORT) --notebook-dir=notebooks $(LAB_ARGS)
 
 test: install
 	$(BIN)/ruff check course_utils $(TOOLS) tests

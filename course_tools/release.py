@@ -9,7 +9,8 @@ The instructor's repository (this one, kept private) holds the solutions. The
 edition holds what students need and nothing else: the student notebooks,
 course_utils, data/ (MNIST and the shipped models), the README without its
 instructor-only parts, environment.yml and postBuild (conda, Binder),
-pyproject.toml and the Makefile, the license, and the tests that make sense for
+pyproject.toml and the Makefile (with .jupyter/, the JupyterLab page config that
+`make lab` uses), the license, and the tests that make sense for
 students (the notebooks run top to bottom; course_utils's unit tests). Files are
 picked by an allow-list (EDITION below), so a new instructor file never leaks by
 default, and the finished tree is checked (``edition_problems``): no
@@ -52,6 +53,7 @@ EDITION = [
     "postBuild",
     "pyproject.toml",
     "Makefile",
+    ".jupyter/labconfig/page_config.json",  # `make lab` switches JupyterLab's news popup off with it
     ".gitignore",
     "course_utils/*",
     "data/*",

@@ -240,7 +240,8 @@ def test_the_edition_holds_no_answers_no_solution_notebook_and_no_outputs(editio
         cells = json.loads((edition / rel).read_text())["cells"]
         assert all(c["outputs"] == [] and c["execution_count"] is None for c in cells if c["cell_type"] == "code"), rel
         assert (edition / rel).read_text() == (ROOT / rel).read_text(), "the edition's copy is the committed student copy"
-    for rel in ["environment.yml", "postBuild", "LICENSE", "data/mnist/README.md", "data/ddpm_mnist_uncond.pt"]:
+    for rel in ["environment.yml", "postBuild", "LICENSE", "data/mnist/README.md", "data/ddpm_mnist_uncond.pt",
+                ".jupyter/labconfig/page_config.json"]:
         assert (edition / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
     assert release.tree_size(edition) < release.SIZE_LIMIT_MB * 10**6
 
