@@ -21,6 +21,9 @@ model goes, e.g. ``sample(guided, sampler, labels=...)``. Each has its own scale
   (Classifier-free guidance with scale w behaves like classifier guidance with s = w - 1 and an
   implicit classifier; Ho & Salimans 2022, Sec. 3.2.)
 
+A third wrapper, :class:`StepwiseGuidance`, is classifier-free guidance whose scale and label may
+change from step to step (notebook 7 uses it to show that the label steers every step).
+
 Shapes: eps and images (B, 1, 28, 28); t (B,) integer steps in [0, T-1]; labels (B,) digits.
 """
 
@@ -85,6 +88,58 @@ class ClassifierFreeGuidance:
         return guided_eps(eps_cond, eps_uncond, self.guidance_scale)
 
 
+class StepwiseGuidance:
+    """Classifier-free guidance whose scale w and label y may change with the step t.
+
+        StepwiseGuidance(model, lambda t: 3.0 if t >= 500 else 1.0)     # guide only the noisier half
+        StepwiseGuidance(model, lambda t: 1.0 if t >= 500 else 0.0)     # the label on the noisier half, ∅ after
+        StepwiseGuidance(model, 1.0, label=lambda t: 3 if t >= 500 else 8)   # ask for a 3, then for an 8
+
+    ``guidance_scale``: a number, or a function of the step t (an int) that returns one. At a step
+    where it is 0 the model sees the null label ∅, at 1 the plain label (see :class:`ClassifierFreeGuidance`).
+    ``label``: None to use the labels given to ``sample()``, or a function of t that returns a digit
+    0-9 for every image at that step (or None there: the labels given to ``sample()``).
+    A call is one sampling step, so t must be the same for the whole batch, as in ``sample()``.
+    """
+
+    def __init__(self, model, guidance_scale, label=None):
+        if not getattr(model, "is_conditional", False):
+            raise ValueError("classifier-free guidance needs a class-conditional model (num_classes set)")
+        if not callable(guidance_scale):
+            _check_scale("guidance_scale", guidance_scale)
+        if label is not None and not callable(label):
+            raise ValueError(f"label must be None or a function of the step t that returns a digit 0-9, "
+                             f"got {label!r}; for the same label at every step pass labels= to sample()")
+        self.model = model
+        self.guidance_scale = guidance_scale
+        self.label = label
+
+    def scale_at(self, t: int) -> float:
+        """w at step t."""
+        value = self.guidance_scale(t) if callable(self.guidance_scale) else self.guidance_scale
+        return _check_scale(f"guidance_scale at step t={t}", value)
+
+    def labels_at(self, t: int, labels: torch.Tensor | None, num_images: int) -> torch.Tensor | None:
+        """The labels used at step t: ``label(t)`` for every image, or the given ``labels``."""
+        digit = self.label(t) if self.label is not None else None
+        if digit is None:
+            return labels
+        if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit <= 9:
+            raise ValueError(f"label(t) must return a digit 0-9 (or None), got {digit!r} at step t={t}")
+        return torch.full((num_images,), digit, dtype=torch.long)
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        t = torch.as_tensor(t, device=x_t.device).reshape(-1)
+        if t.numel() and not bool((t == t[0]).all()):
+            raise ValueError("StepwiseGuidance takes one step t for the whole batch, as sample() gives it; "
+                             f"got steps {sorted(set(t.tolist()))}")
+        step = int(t[0])
+        labels = self.labels_at(step, labels, x_t.shape[0])
+        if labels is None:
+            raise ValueError("guidance needs labels: pass labels=(B,) digits to sample(), or a label= function")
+        return ClassifierFreeGuidance(self.model, self.scale_at(step))(x_t, t.expand(x_t.shape[0]), labels)
+
+
 # ----------------------------------------------------------------------------- classifier guidance
 
 
@@ -139,4 +194,5 @@ class ClassifierGuidance:
         return self.formula(eps, grad, t, self.schedule, self.classifier_scale)
 
 
-__all__ = ["guided_eps", "ClassifierFreeGuidance", "classifier_guided_eps", "log_prob_grad", "ClassifierGuidance"]
+__all__ = ["guided_eps", "ClassifierFreeGuidance", "StepwiseGuidance", "classifier_guided_eps", "log_prob_grad",
+           "ClassifierGuidance"]

@@ -1,4 +1,5 @@
-"""Classifier guidance with a noise-aware classifier (guidance, classifier), and inpainting (inpainting)."""
+"""Classifier guidance with a noise-aware classifier (guidance, classifier), guidance that changes with the
+step (guidance.StepwiseGuidance), and inpainting (inpainting)."""
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ from torch.nn import functional as F
 
 from course_utils import classifier, guidance, inpainting
 from course_utils.model import TinyUNet, UNetConfig
-from course_utils.samplers import DDIMSampler, DDPMSampler
+from course_utils.samplers import DDIMSampler, DDPMSampler, sample
 from course_utils.schedules import make_schedule
 
 S = make_schedule("linear", 1000)
@@ -82,6 +83,62 @@ def test_classifier_guidance_wraps_conditional_and_unconditional_models():
     with pytest.raises(ValueError, match="labels"):
         guidance.ClassifierGuidance(_tiny_unet(), clf, S, 1.0)(x, t)
 
+
+
+def _labelled_unet():
+    model = _tiny_unet(num_classes=10)
+    torch.nn.init.normal_(model.label_embedding.weight)  # zero-initialised labels would all predict the same eps
+    return model
+
+
+def test_stepwise_guidance_uses_the_scale_and_label_of_each_step():
+    model = _labelled_unet()
+    x, y = torch.randn(3, 1, 28, 28), torch.tensor([1, 4, 7])
+    late, early = torch.full((3,), 100), torch.full((3,), 800)
+    guided = guidance.StepwiseGuidance(model, lambda t: 3.0 if t >= 500 else 0.0)
+    with torch.no_grad():
+        assert torch.allclose(guided(x, early, y), guidance.ClassifierFreeGuidance(model, 3.0)(x, early, y))
+        assert torch.equal(guided(x, late, y), model(x, late))  # w = 0 there: the null label
+        constant = guidance.StepwiseGuidance(model, 2.0)
+        assert torch.allclose(constant(x, late, y), guidance.ClassifierFreeGuidance(model, 2.0)(x, late, y))
+        relabelled = guidance.StepwiseGuidance(model, 1.0, label=lambda t: 8 if t < 500 else None)
+        assert torch.equal(relabelled(x, late, y), model(x, late, torch.full((3,), 8)))
+        assert torch.equal(relabelled(x, early, y), model(x, early, y))  # None: the labels given
+        assert torch.equal(relabelled(x, early[:1], y), model(x, early, y))  # one t for the batch is enough
+
+
+def test_stepwise_guidance_in_sample_matches_a_loop_that_switches_the_label_by_hand():
+    model, sampler = _labelled_unet(), DDIMSampler(S, num_steps=6)
+    noise = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    switch = lambda t: 3 if t >= 500 else 8  # noqa: E731
+    got = sample(guidance.StepwiseGuidance(model, 1.0, label=switch), sampler, noise=noise, show_progress=False).images
+    x = noise.clone()
+    with torch.no_grad():
+        for t, t_prev in sampler.timesteps():
+            eps = model(x, torch.full((2,), t), torch.full((2,), switch(t)))
+            x, _ = sampler.step(eps, t, t_prev, x)
+    assert torch.allclose(got, x, atol=1e-6)
+    only_3 = sample(model, sampler, noise=noise, labels=torch.tensor([3, 3]), show_progress=False).images
+    only_8 = sample(model, sampler, noise=noise, labels=torch.tensor([8, 8]), show_progress=False).images
+    assert not torch.allclose(got, only_3) and not torch.allclose(got, only_8)
+
+
+def test_stepwise_guidance_refuses_bad_input_with_a_clear_message():
+    model, x, y = _labelled_unet(), torch.randn(2, 1, 28, 28), torch.tensor([1, 2])
+    with pytest.raises(ValueError, match="class-conditional"):
+        guidance.StepwiseGuidance(_tiny_unet(), 2.0)
+    with pytest.raises(ValueError, match="guidance_scale must be a finite number"):
+        guidance.StepwiseGuidance(model, float("nan"))
+    with pytest.raises(ValueError, match="guidance_scale at step t=5 must be a finite number"):
+        guidance.StepwiseGuidance(model, lambda t: float("inf"))(x, torch.tensor([5, 5]), y)
+    with pytest.raises(ValueError, match="label must be None or a function"):
+        guidance.StepwiseGuidance(model, 1.0, label=3)
+    with pytest.raises(ValueError, match=r"label\(t\) must return a digit 0-9 .* got 10 at step t=5"):
+        guidance.StepwiseGuidance(model, 1.0, label=lambda t: 10)(x, torch.tensor([5, 5]), y)
+    with pytest.raises(ValueError, match="one step t for the whole batch"):
+        guidance.StepwiseGuidance(model, 1.0)(x, torch.tensor([5, 6]), y)
+    with pytest.raises(ValueError, match="guidance needs labels"):
+        guidance.StepwiseGuidance(model, 2.0)(x, torch.tensor([5, 5]))
 
 def test_inpaint_merge_and_half_mask():
     mask = inpainting.half_mask("bottom")
