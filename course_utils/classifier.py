@@ -74,10 +74,10 @@ class DigitClassifier(nn.Module):
         return self.hidden(self.conv(x))
 
     def texture(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 28, 28) -> (B, 2 * channels[0]): the mean and standard deviation over the image of each
-        channel of the first conv block (conv, batch norm, ReLU): how the strokes look up close, not which
-        digit they make. Static and smudges differ from real strokes here even when ``features`` are fooled."""
-        h = self.conv[:3](x)  # (B, c1, 28, 28)
+        """(B, 1, 28, 28) -> (B, 2 * channels[-1]): the mean and standard deviation over the image of each
+        channel of the last conv block's maps: which stroke patterns appear, and how much, wherever they are.
+        Static and one-step smudges differ from real digits here even when ``features`` are fooled."""
+        h = self.conv(x)  # (B, c2, 7, 7)
         return torch.cat([h.mean((2, 3)), h.std((2, 3))], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,10 @@
   as a digit, and a single denoising step's grey smudge an "8" too. The second
   condition, :func:`looks_real`, asks that two summaries of the sample lie where
   real digits' do: its feature vector (what digit it makes) and its stroke
-  texture (the first conv block's per-channel mean and spread: what its strokes
-  look like up close). "Where real digits lie" is a Gaussian fitted to 5,000
-  training digits and the Mahalanobis distance that 99.8% of 5,000 other
-  training digits stay within. The statistics ship in data/ beside the classifier
+  texture (each channel's mean and spread over the image in the classifier's last
+  conv maps: which stroke patterns appear, and how much, wherever they are).
+  "Where real digits lie" is a Gaussian fitted to 5,000 training digits and the
+  Mahalanobis distance that 99.8% of 5,000 other training digits stay within. The statistics ship in data/ beside the classifier
   (``python -m course_utils.metrics --write-real-stats`` makes them); a classifier
   of your own gets its own, computed once (about half a minute on a CPU).
 * **class accuracy** (conditional samples): the fraction classified as the
