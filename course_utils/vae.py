@@ -11,7 +11,7 @@ A VAE has two networks and a prior:
 
 Training maximises the evidence lower bound (ELBO) of each training digit, a bound on log p_θ(x):
 
-    ELBO(x) = E_{q_φ(z|x)}[ log p_θ(x | z) ]  -  KL( q_φ(z | x) ‖ N(0, I) )              (Eq. 3)
+    ELBO(x) = E_{q_φ(z|x)}[ log p_θ(x | z) ]  -  KL( q_φ(z | x) ‖ N(0, I) )     (Kingma & Welling 2014, Eq. 3)
               `--- reconstruction: how well ---'    `--- how far the code of x strays ---'
                    the decoder redraws x                 from the prior we will sample
 
@@ -132,7 +132,7 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 
 def negative_elbo(model: TinyVAE, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """−ELBO per digit (Eq. 3) with one reparameterised z per digit, as (reconstruction (B,), KL (B,)), in nats.
+    """−ELBO per digit (Kingma & Welling 2014, Eq. 3), one reparameterised z per digit: (reconstruction (B,), KL (B,)), nats.
 
     reconstruction = −log p_θ(x | z) = binary cross-entropy of the ink (x + 1) / 2 against sigmoid(logits),
     summed over the pixels; −ELBO = reconstruction + KL. ``eps`` (B, latent_dim) is the ε of the trick.
