@@ -3,8 +3,8 @@
 A checkpoint is a plain dict saved with ``torch.save``:
 
     {"format": "course-checkpoint-v1",
-     "kind": "ddpm" | "classifier",
-     "model_config": {...},        # UNetConfig or ClassifierConfig as a dict
+     "kind": "ddpm" | "classifier" | "vae",
+     "model_config": {...},        # UNetConfig, ClassifierConfig or VAEConfig as a dict
      "schedule": {"name": "linear", "num_timesteps": 1000},   # diffusion models only (T;
                                                              # "num_steps" in checkpoints before 0.2)
      "train": {...},               # preset, steps done, seed, batch size, lr, ...

@@ -3,6 +3,7 @@
     model, schedule = load_ddpm("uncond")     # unconditional tiny DDPM
     model, schedule = load_ddpm("cond")       # class-conditional, for guidance
     classifier = load_classifier()            # the reference digit classifier
+    vae = load_vae()                          # notebook 8's tiny VAE, the one-shot generator
 
 Every file is made by a course command (``python -m course_utils.train``);
 data/MODEL_CARD.md gives each recipe and its measured quality.
@@ -20,11 +21,13 @@ from .classifier import ClassifierConfig, DigitClassifier
 from .data import data_dir
 from .model import TinyUNet, UNetConfig
 from .schedules import NoiseSchedule, make_schedule
+from .vae import TinyVAE, VAEConfig
 
 CHECKPOINTS = {
     "uncond": "ddpm_mnist_uncond.pt",
     "cond": "ddpm_mnist_cond.pt",
     "classifier": "classifier.pt",
+    "vae": "vae_mnist.pt",
 }
 
 
@@ -38,7 +41,7 @@ def _unknown_name(name, choices) -> ValueError:
 
 
 def checkpoint_path(name: str) -> Path:
-    """Path of a shipped checkpoint: ``"uncond"``, ``"cond"`` or ``"classifier"``."""
+    """Path of a shipped checkpoint: ``"uncond"``, ``"cond"``, ``"classifier"`` or ``"vae"``."""
     if name not in CHECKPOINTS:
         raise _unknown_name(name, sorted(CHECKPOINTS))
     return data_dir() / CHECKPOINTS[name]
@@ -79,6 +82,15 @@ def load_classifier(path: str | Path | None = None, device: torch.device | str =
     return model.to(device).eval().requires_grad_(False)
 
 
+def load_vae(path: str | Path | None = None, device: torch.device | str = "cpu") -> TinyVAE:
+    """Notebook 8's tiny VAE in eval mode (default: data/vae_mnist.pt); ``vae.generate(n)`` draws n digits."""
+    path = Path(path) if path is not None else checkpoint_path("vae")
+    ckpt = read_checkpoint(path, kind="vae")
+    model = TinyVAE(VAEConfig.from_dict(ckpt["model_config"]))
+    load_weights(model, ckpt["state_dict"], source=str(path))
+    return model.to(device).eval().requires_grad_(False)
+
+
 def checkpoint_info(name_or_path: str | Path) -> dict:
     """The recipe stored in a checkpoint (config, steps, training time, ...), without building the model.
 
@@ -88,7 +100,7 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
     """
     path = _resolve(name_or_path, sorted(CHECKPOINTS))
     ckpt = read_checkpoint(path)
-    info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume")}
+    info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume", "losses")}
     if info.get("kind") == "ddpm":
         train, stage = dict(info["train"]), info["train"]
         train["total_steps"], train["total_seconds"] = 0, 0.0
@@ -100,4 +112,4 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
     return info
 
 
-__all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_classifier", "load_ddpm"]
+__all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_classifier", "load_ddpm", "load_vae"]

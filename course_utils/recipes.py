@@ -4,6 +4,7 @@
     python -m course_utils.recipes uncond --dry-run       # print the commands, run nothing
     python -m course_utils.recipes uncond                 # run every stage (hours on a CPU)
     python -m course_utils.recipes uncond --from-stage 3  # continue after stage 2 finished
+    python -m course_utils.recipes vae                    # notebook 8's tiny VAE (minutes on a CPU)
 
 A recipe is a list of stages; each stage is one ``python -m course_utils.train`` command, and
 every stage after the first starts from the weights the stage before it wrote (``--init``),
@@ -46,6 +47,7 @@ class Recipe:
 _COSINE_FROM_5E4 = ("--lr", "5e-4", "--lr-decay", "cosine")
 RECIPES: dict[str, Recipe] = {
     "classifier": Recipe("classifier", "data/classifier.pt", (Stage((), "4 epochs, seed 0"),)),
+    "vae": Recipe("vae", "data/vae_mnist.pt", (Stage(("--epochs", "10"), "10 epochs, seed 0"),)),
     "cond": Recipe("mnist-cond", "data/ddpm_mnist_cond.pt", (Stage(("--steps", "6000"), "6,000 steps, constant lr 1e-3"),)),
     "uncond": Recipe("mnist-uncond", "data/ddpm_mnist_uncond.pt", (
         Stage(("--steps", "14000"), "14,000 steps, constant lr 1e-3, seed 0"),

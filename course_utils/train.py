@@ -3,10 +3,12 @@
     python -m course_utils.train --preset mnist-uncond --out data/ddpm_mnist_uncond.pt
     python -m course_utils.train --preset mnist-cond   --out data/ddpm_mnist_cond.pt
     python -m course_utils.train --preset classifier   --out data/classifier.pt
+    python -m course_utils.train --preset vae          --out data/vae_mnist.pt
 
 This is the command that made the shipped checkpoints (see data/MODEL_CARD.md).
-The DDPM presets count optimizer steps (``--steps``); the classifier counts
-passes over the training digits (``--epochs``).
+The DDPM presets count optimizer steps (``--steps``); the classifier and the VAE
+(notebook 8's one-shot generator, :mod:`course_utils.vae`) count passes over the
+training digits (``--epochs``).
 
 A DDPM run saves a resumable checkpoint next to ``--out`` every ``--checkpoint-every``
 steps (``NAME.resume.pt``); ``--resume`` continues from it, exactly: the same losses
@@ -54,10 +56,12 @@ from .training import (
     save_train_state,
     train_ddpm,
 )
+from .vae import VAETrainConfig
 
 PROG = "python -m course_utils.train"
 DEFAULT_CHECKPOINT_EVERY = 1000
 DEFAULT_CLASSIFIER_EPOCHS = 4
+EPOCH_PRESETS = ("classifier", "vae")  # trained for --epochs passes, in one go (no resume file)
 INTERRUPTED_EXIT_STATUS = 130  # the shell's convention for a command stopped by Ctrl-C (128 + SIGINT)
 # Settings the command line may change on a resumed run; the seed stays the run's own.
 RESUME_OVERRIDES = ("train_steps", "lr", "lr_decay", "seed")
@@ -78,11 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Ctrl-C stops a DDPM run after the step in progress, keeps OUT.resume.pt and prints the command "
                "that continues it exactly; OUT itself is written only when the run finishes.",
     )
-    parser.add_argument("--preset", required=True, choices=sorted(PRESETS) + ["classifier"])
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS) + list(EPOCH_PRESETS))
     parser.add_argument("--out", type=Path, required=True, help="where to write the checkpoint")
     parser.add_argument("--steps", type=int, help="DDPM presets: total optimizer steps of the run (default: the preset's)")
-    parser.add_argument("--epochs", type=int, help=f"classifier preset: passes over the 60,000 training digits "
-                        f"(default {DEFAULT_CLASSIFIER_EPOCHS})")
+    parser.add_argument("--epochs", type=int, help=f"classifier and vae presets: passes over the 60,000 training "
+                        f"digits (default {DEFAULT_CLASSIFIER_EPOCHS} for the classifier, {VAETrainConfig().epochs} "
+                        "for the vae)")
     parser.add_argument("--seed", type=int, help="random seed (default: the preset's)")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
@@ -144,19 +149,19 @@ def check_writable(out: Path) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Every check that needs no file: numbers in range, options that fit the preset."""
-    classifier = args.preset == "classifier"
-    if classifier:
+    if args.preset in EPOCH_PRESETS:
         ddpm_only = {"--steps": args.steps, "--resume": args.resume or None, "--init": args.init, "--lr": args.lr,
                      "--lr-decay": args.lr_decay, "--checkpoint-every": args.checkpoint_every}
         for flag, value in ddpm_only.items():
             if value is not None:
                 fix = "use --epochs N (passes over the training digits)" if flag == "--steps" else "leave it out"
-                raise UsageError(f"{flag} is for the DDPM presets; the classifier preset does not take it: {fix}")
+                raise UsageError(f"{flag} is for the DDPM presets; the {args.preset} preset does not take it: {fix}")
         if args.epochs is not None and args.epochs < 1:
             raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     else:
         if args.epochs is not None:
-            raise UsageError(f"--epochs is for --preset classifier; {args.preset} counts optimizer steps: use --steps N")
+            raise UsageError(f"--epochs is for --preset classifier or vae; {args.preset} counts optimizer steps: "
+                             "use --steps N")
         if args.steps is not None and args.steps < 1:
             raise UsageError(f"--steps must be at least 1 (the run's total optimizer steps), got {args.steps}")
         if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
@@ -254,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     resume_path = resume_path_for(args.out)
     ckpt = None
-    if args.preset != "classifier":
+    if args.preset not in EPOCH_PRESETS:
         ckpt = check_resume(args, resume_path) if args.resume else check_init(args) if args.init else None
         if not args.resume:
             check_not_overwriting(resume_path)
@@ -269,6 +274,16 @@ def run(args: argparse.Namespace) -> int:
             train_classifier_command(args.out, device=device, seed=args.seed, epochs=args.epochs or DEFAULT_CLASSIFIER_EPOCHS)
         except KeyboardInterrupt:
             print(f"Interrupted: the classifier was not saved, and {args.out} is unchanged. It has no resume file; "
+                  "run the command again (fewer --epochs make it shorter).")
+            return INTERRUPTED_EXIT_STATUS
+        return 0
+    if args.preset == "vae":
+        from .vae import train_vae_command
+
+        try:
+            train_vae_command(args.out, device=device, seed=args.seed, epochs=args.epochs)
+        except KeyboardInterrupt:
+            print(f"Interrupted: the VAE was not saved, and {args.out} is unchanged. It has no resume file; "
                   "run the command again (fewer --epochs make it shorter).")
             return INTERRUPTED_EXIT_STATUS
         return 0

@@ -37,6 +37,9 @@ def no_work(monkeypatch):
     import course_utils.classifier
 
     monkeypatch.setattr(course_utils.classifier, "train_classifier_command", work)
+    import course_utils.vae
+
+    monkeypatch.setattr(course_utils.vae, "train_vae_command", work)
 
 
 def refused(argv, capsys) -> str:
@@ -165,12 +168,14 @@ def test_resume_steps_are_the_total_and_must_exceed_what_is_done(tmp_path, no_wo
 
 def test_classifier_counts_epochs_and_refuses_steps(tmp_path, no_work, capsys):
     help_text = " ".join(train_cli.build_parser().format_help().split())
-    assert "--epochs" in help_text and "classifier preset: passes over the 60,000 training digits" in help_text
+    assert "--epochs" in help_text and "classifier and vae presets: passes over the 60,000 training digits" in help_text
     out = str(tmp_path / "c.pt")
     assert "use --epochs N" in refused(["--preset", "classifier", "--steps", "3", "--out", out], capsys)
     assert "--epochs must be at least 1" in refused(["--preset", "classifier", "--epochs", "0", "--out", out], capsys)
     assert "--resume is for the DDPM presets" in refused(["--preset", "classifier", "--resume", "--out", out], capsys)
     assert "use --steps N" in refused(["--preset", "mnist-uncond", "--epochs", "3", "--out", out], capsys)
+    assert "the vae preset does not take it" in refused(["--preset", "vae", "--steps", "3", "--out", out], capsys)
+    assert "--epochs must be at least 1" in refused(["--preset", "vae", "--epochs", "0", "--out", out], capsys)
 
 
 def test_classifier_command_gets_its_epochs(tmp_path, monkeypatch, capsys):
@@ -180,6 +185,15 @@ def test_classifier_command_gets_its_epochs(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(course_utils.classifier, "train_classifier_command", lambda out, **kw: calls.append((out, kw)))
     train_cli.main(["--preset", "classifier", "--epochs", "2", "--device", "cpu", "--out", str(tmp_path / "c.pt")])
     assert calls == [(tmp_path / "c.pt", {"device": torch.device("cpu"), "seed": None, "epochs": 2})]
+
+
+def test_vae_command_gets_its_epochs_and_seed(tmp_path, monkeypatch):
+    import course_utils.vae
+
+    calls = []
+    monkeypatch.setattr(course_utils.vae, "train_vae_command", lambda out, **kw: calls.append((out, kw)))
+    train_cli.main(["--preset", "vae", "--epochs", "3", "--seed", "5", "--device", "cpu", "--out", str(tmp_path / "v.pt")])
+    assert calls == [(tmp_path / "v.pt", {"device": torch.device("cpu"), "seed": 5, "epochs": 3})]
 
 
 @pytest.mark.parametrize("argv, says", [
