@@ -310,7 +310,7 @@ def test_sample_needs_at_least_one_image(cond, schedule, num_images):
 
 
 class _FakeClassifier(torch.nn.Module):
-    """Looks like the reference classifier: features (N, 4) and a 10-way head."""
+    """Looks like the reference classifier: features (N, 4), a texture (N, 2) and a 10-way head."""
 
     def __init__(self):
         super().__init__()
@@ -318,6 +318,9 @@ class _FakeClassifier(torch.nn.Module):
 
     def features(self, x):
         return x.flatten(1)[:, :4]
+
+    def texture(self, x):
+        return torch.stack([x.mean((1, 2, 3)), x.std((1, 2, 3))], 1)
 
 
 @pytest.fixture
@@ -366,7 +369,7 @@ def test_metrics_refuse_non_finite_images(no_data):
 def test_metrics_at_two_images_give_numbers(monkeypatch):
     """The smallest batch the metrics take gives finite numbers, not nan."""
     g = torch.Generator().manual_seed(0)
-    real = torch.rand(5000, 1, 28, 28, generator=g) * 2 - 1  # "recognised" fits real features to 5000 digits
+    real = torch.rand(10000, 1, 28, 28, generator=g) * 2 - 1  # "recognised" fits and sizes its regions on 10,000
     monkeypatch.setattr(metrics, "load_mnist", lambda split: (real, torch.zeros(len(real), dtype=torch.long)))
     report = metrics.evaluate_samples(_FakeClassifier(), torch.rand(2, 1, 28, 28, generator=g) * 2 - 1)
     assert report.n == 2 and math.isfinite(report.digit_fid) and math.isfinite(report.fid_floor)
