@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         n, uncond_rows, scales = 64, uncond_rows or [("DDIM", 10), ("DDIM", 20)], [1.0, 3.0]
     print(f"benchmark: {n} samples per row on {device}; "
-          f"recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features")
+          f"recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features and strokes (metrics.looks_real)")
     print(" | ".join(HEADER))
     rows = run_benchmark(n, which=args.models, unconditional_rows=uncond_rows, guidance_scales=scales,
                          batch_size=args.batch_size, seed=args.seed, eta=args.eta, device=device)

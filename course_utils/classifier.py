@@ -73,6 +73,13 @@ class DigitClassifier(nn.Module):
         """(B, 1, 28, 28) -> (B, feature_dim): the digit-FID feature space."""
         return self.hidden(self.conv(x))
 
+    def texture(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 28, 28) -> (B, 2 * channels[0]): the mean and standard deviation over the image of each
+        channel of the first conv block (conv, batch norm, ReLU): how the strokes look up close, not which
+        digit they make. Static and smudges differ from real strokes here even when ``features`` are fooled."""
+        h = self.conv[:3](x)  # (B, c1, 28, 28)
+        return torch.cat([h.mean((2, 3)), h.std((2, 3))], 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 

@@ -54,8 +54,7 @@ def test_static_is_not_recognised_although_the_classifier_is_confident():
     assert (probs.max(1).values >= 0.9).float().mean() > 0.5  # the failure this guards against
     assert evaluate_samples(classifier, static, floor=0.0).recognised == 0.0
     real, _ = mnist_subset("test", n=200, seed=3)
-    features, _ = classify(classifier, real)
-    assert looks_real(classifier, features).float().mean() > 0.95
+    assert looks_real(classifier, real).float().mean() > 0.95
 
 
 def test_checkpoints_written_before_t_was_called_num_timesteps_still_load():
