@@ -84,7 +84,8 @@ class ExactDenoiser:
         in x_0, so
             E[x_{t-1} | x_t]   = mu~_t(E[x_0 | x_t], x_t) = coef1_t E[x_0 | x_t] + coef2_t x_t
             Var[x_{t-1} | x_t] = beta~_t + coef1_t^2 Var[x_0 | x_t]
-        coef1_t is small for every t > 0, so x_{t-1} is far less uncertain than x_0.
+        coef1_t is far below 1 except in the last few steps (it is 1 at t = 0), so x_{t-1} is much less
+        uncertain than x_0.
         """
         mean, beta_tilde = q_posterior_mean_variance(self.x0_mean(x_t, t), x_t, t, self.schedule)
         coef1 = self.schedule.at("posterior_mean_coef1", t, x_t)
@@ -97,13 +98,21 @@ class ExactDenoiser:
         return predict_eps_from_x0(x_t, t, self.x0_mean(x_t, t), self.schedule)
 
 
-def nearest_images(samples: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_images(samples: torch.Tensor, images: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
     """For each sample (B, C, H, W), its nearest image in ``images`` (N, C, H, W) by Euclidean distance.
 
     Returns (distances (B,), indices (B,)). A distance near 0 means the sample is a copy of that image.
+    Computed in float64 (so a copy reads ~1e-6, not float32's ~1e-2), ``chunk`` images at a time.
     """
     if samples.shape[1:] != images.shape[1:]:
         raise ValueError(f"samples {tuple(samples.shape)} and images {tuple(images.shape)} must have the same image shape")
-    distances = torch.cdist(samples.flatten(1).double(), images.flatten(1).double().to(samples.device))
-    best, index = distances.min(dim=1)
+    flat = samples.flatten(1).double()
+    best = torch.full((len(samples),), float("inf"), dtype=torch.float64, device=flat.device)
+    index = torch.zeros(len(samples), dtype=torch.long, device=flat.device)
+    for start in range(0, len(images), chunk):
+        part = images[start : start + chunk].flatten(1).double().to(flat.device)
+        distances, where = torch.cdist(flat, part).min(dim=1)
+        closer = distances < best
+        best = torch.where(closer, distances, best)
+        index = torch.where(closer, where + start, index)
     return best.float(), index

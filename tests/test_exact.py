@@ -86,6 +86,8 @@ def test_nearest_images_and_clear_errors():
     x0 = images(3)
     distances, index = nearest_images(x0[[2, 0]], x0)
     assert index.tolist() == [2, 0] and float(distances.max()) < 1e-6
+    many = images(20, seed=9)
+    assert nearest_images(many[[17, 3, 11]], many, chunk=4)[1].tolist() == [17, 3, 11]  # found across chunks
     far = x0[:1] + 1.0
     assert float(nearest_images(far, x0[:1])[0][0]) == pytest.approx(math.sqrt(16), abs=1e-5)  # 16 pixels, each 1 away
     with pytest.raises(ValueError, match="same image shape"):
