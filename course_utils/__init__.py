@@ -2,11 +2,12 @@
 
 One module per concern, each readable in one sitting:
 
-    env          device, seeds, quick mode, Colab detection, progress bars
+    env          device, seeds, quick mode, Colab detection, progress bars, CPU thread timing
     data         MNIST, offline first, scaled to [-1, 1]
     schedules    noise schedules (linear, cosine) and the index convention
     forward      the forward process q: one step, the closed form, the posterior
     model        the tiny U-Net and its timestep embedding
+    exact        the exact denoiser of a finite image set (the best possible; it memorises)
     training     the eps-prediction loss, EMA, a resumable training loop
     samplers     DDPM and DDIM: one loop (``sample``), two steps, and DDIM inversion
     guidance     classifier-free and classifier guidance, as wrappers around a model

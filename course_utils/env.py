@@ -1,4 +1,4 @@
-"""Where the course runs: device, seeds, quick mode, Colab, progress bars.
+"""Where the course runs: device, seeds, quick mode, Colab, progress bars, CPU threads.
 
 One helper of each kind lives here, so every notebook agrees on them.
 
@@ -15,10 +15,13 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
+from collections.abc import Callable
 
 import torch
 
 QUICK_ENV_VAR = "COURSE_QUICK"
+DEFAULT_NUM_THREADS = torch.get_num_threads()  # PyTorch's own choice at start-up: one per physical core
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -103,3 +106,42 @@ def describe_environment() -> str:
     if is_quick_mode():
         parts.append(f"QUICK MODE ({QUICK_ENV_VAR}=1): small sizes for CI")
     return " | ".join(parts)
+
+
+def seconds_per_call(fn: Callable[[], object], *, repeats: int = 3, warmup: int = 1) -> float:
+    """The fastest of ``repeats`` wall-clock timings of ``fn()``, in seconds, after ``warmup`` untimed calls.
+
+    The fastest rather than the mean, because other programs on a busy machine only ever add time.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def time_thread_counts(fn: Callable[[], object], counts=None, *, repeats: int = 3) -> dict[int, float]:
+    """Seconds per call of ``fn()`` (see :func:`seconds_per_call`) with each number of PyTorch CPU threads.
+
+    ``counts`` defaults to 1 and PyTorch's default (one thread per core). Which is faster depends on the
+    machine: a small network does little work per operation, so keeping threads in step can cost more than
+    they save, and on a machine busy with other programs extra threads wait for a free core. The thread
+    count in force before the call is put back afterwards; pick the fastest with ``min(t, key=t.get)``.
+    """
+    counts = sorted({1, DEFAULT_NUM_THREADS}) if counts is None else list(counts)
+    if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
+        raise ValueError(f"counts must be whole numbers of threads >= 1, got {counts!r}")
+    before = torch.get_num_threads()
+    try:
+        timings = {}
+        for n in counts:
+            torch.set_num_threads(n)
+            timings[n] = seconds_per_call(fn, repeats=repeats)
+        return timings
+    finally:
+        torch.set_num_threads(before)

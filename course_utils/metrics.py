@@ -277,11 +277,11 @@ class SampleReport:
     class_histogram: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
-        acc = "n/a" if self.class_accuracy is None else f"{100 * self.class_accuracy:.1f}%"
+        acc = "" if self.class_accuracy is None else f"class accuracy {100 * self.class_accuracy:.1f}%  "
         return (
             f"N={self.n}  digit-FID {self.digit_fid:.2f} (real-vs-real floor {self.fid_floor:.2f})  "
             f"mean confidence {self.mean_confidence:.3f}  recognised {100 * self.recognised:.1f}%  "
-            f"class accuracy {acc}  classes {self.class_histogram}"
+            f"{acc}classes {self.class_histogram}"
         )
 
 

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from course_utils import env
@@ -45,3 +46,23 @@ def test_colab_detection(monkeypatch):
 def test_progress_is_quiet_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     assert env.progress(range(3)).disable
+
+
+def test_seconds_per_call_keeps_the_fastest_and_checks_repeats():
+    calls = []
+    assert env.seconds_per_call(lambda: calls.append(1), repeats=4, warmup=2) >= 0
+    assert len(calls) == 6  # two untimed warm-up calls, then four timed ones
+    with pytest.raises(ValueError, match="repeats"):
+        env.seconds_per_call(lambda: None, repeats=0)
+
+
+def test_time_thread_counts_runs_each_count_and_restores_the_setting():
+    before = torch.get_num_threads()
+    seen = []
+    timings = env.time_thread_counts(lambda: seen.append(torch.get_num_threads()), counts=[1, 2], repeats=1)
+    assert sorted(timings) == [1, 2] and all(v >= 0 for v in timings.values())
+    assert set(seen) == {1, 2}  # fn really ran under each setting
+    assert torch.get_num_threads() == before
+    assert sorted(env.time_thread_counts(lambda: None, repeats=1)) == sorted({1, env.DEFAULT_NUM_THREADS})
+    with pytest.raises(ValueError, match="counts"):
+        env.time_thread_counts(lambda: None, counts=[0])

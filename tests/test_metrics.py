@@ -60,6 +60,16 @@ def test_fid_bootstrap_sd_shrinks_with_more_samples_and_needs_two():
         metrics.fid_bootstrap_sd(reference[:1], reference)
 
 
+def test_sample_report_str_names_class_accuracy_only_for_conditional_samples():
+    report = metrics.SampleReport(n=4, digit_fid=12.345, fid_floor=3.21, mean_confidence=0.9, recognised=0.75,
+                                  class_accuracy=None, class_histogram=[1, 3])
+    text = str(report)
+    assert "class accuracy" not in text and "n/a" not in text
+    assert "digit-FID 12.35 (real-vs-real floor 3.21)" in text and "recognised 75.0%  classes [1, 3]" in text
+    report.class_accuracy = 0.5
+    assert "recognised 75.0%  class accuracy 50.0%  classes [1, 3]" in str(report)
+
+
 def test_the_shipped_real_digit_statistics_belong_to_the_shipped_classifier():
     """Retraining data/classifier.pt without re-running `python -m course_utils.metrics --write-real-stats` fails here."""
     from course_utils.data import data_dir
