@@ -73,22 +73,24 @@ def load_ddpm(name_or_path: str | Path = "uncond", device: torch.device | str = 
     return model.to(device).eval().requires_grad_(False), schedule
 
 
-def load_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> DigitClassifier:
-    """The reference digit classifier in eval mode (default: data/classifier.pt)."""
-    path = Path(path) if path is not None else checkpoint_path("classifier")
-    ckpt = read_checkpoint(path, kind="classifier")
-    model = DigitClassifier(ClassifierConfig.from_dict(ckpt["model_config"]))
+def _load_one_piece(path, name: str, kind: str, build, device) -> torch.nn.Module:
+    """A model whose checkpoint holds its config and weights only (the classifier, the VAE), in eval mode."""
+    path = Path(path) if path is not None else checkpoint_path(name)
+    ckpt = read_checkpoint(path, kind=kind)
+    model = build(ckpt["model_config"])
     load_weights(model, ckpt["state_dict"], source=str(path))
     return model.to(device).eval().requires_grad_(False)
+
+
+def load_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> DigitClassifier:
+    """The reference digit classifier in eval mode (default: data/classifier.pt)."""
+    return _load_one_piece(path, "classifier", "classifier",
+                           lambda config: DigitClassifier(ClassifierConfig.from_dict(config)), device)
 
 
 def load_vae(path: str | Path | None = None, device: torch.device | str = "cpu") -> TinyVAE:
     """Notebook 8's tiny VAE in eval mode (default: data/vae_mnist.pt); ``vae.generate(n)`` draws n digits."""
-    path = Path(path) if path is not None else checkpoint_path("vae")
-    ckpt = read_checkpoint(path, kind="vae")
-    model = TinyVAE(VAEConfig.from_dict(ckpt["model_config"]))
-    load_weights(model, ckpt["state_dict"], source=str(path))
-    return model.to(device).eval().requires_grad_(False)
+    return _load_one_piece(path, "vae", "vae", lambda config: TinyVAE(VAEConfig.from_dict(config)), device)
 
 
 def checkpoint_info(name_or_path: str | Path) -> dict:
