@@ -137,6 +137,7 @@ class StepwiseGuidance:
         labels = self.labels_at(step, labels, x_t.shape[0])
         if labels is None:
             raise ValueError("guidance needs labels: pass labels=(B,) digits to sample(), or a label= function")
+        labels = torch.as_tensor(labels).to(x_t.device)  # label(t)'s digits are made on the CPU; x_t may be on a GPU
         return ClassifierFreeGuidance(self.model, self.scale_at(step))(x_t, t.expand(x_t.shape[0]), labels)
 
 
