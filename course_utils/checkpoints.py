@@ -17,6 +17,7 @@ run arbitrary pickled code, so opening a checkpoint from the internet is safe.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -27,6 +28,27 @@ FORMAT = "course-checkpoint-v1"
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not fit the model; the message says what to do."""
+
+
+class StoredConfig:
+    """Mixin for an architecture's settings dataclass, stored in a checkpoint's "model_config" as a plain dict.
+
+    Tuples are stored as lists and read back as tuples; a field the class does not know is an error, so a
+    checkpoint from another version of the course is never loaded into the wrong architecture.
+    """
+
+    def to_dict(self) -> dict:
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.__name__} fields {unknown}: this checkpoint was made by another version of the "
+                "course. Update course_utils, or retrain the model with this version."
+            )
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in d.items()})
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:

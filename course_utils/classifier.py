@@ -18,14 +18,14 @@ Shapes: images (B, 1, 28, 28) in [-1, 1] -> logits (B, 10); features (B, feature
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoints import save_checkpoint
+from .checkpoints import StoredConfig, save_checkpoint
 from .env import progress
 from .forward import q_sample
 from .model import sinusoidal_timestep_embedding
@@ -33,22 +33,11 @@ from .schedules import NoiseSchedule
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(StoredConfig):
     channels: tuple[int, ...] = (32, 64)
     feature_dim: int = 64  # the layer digit-FID is computed in
     num_classes: int = 10
     dropout: float = 0.2
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ClassifierConfig:
-        d = dict(d)
-        d["channels"] = tuple(d["channels"])
-        return cls(**d)
 
 
 class DigitClassifier(nn.Module):

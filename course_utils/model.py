@@ -28,15 +28,17 @@ label, when the model has them, is embedded and added to it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checkpoints import StoredConfig
+
 
 @dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(StoredConfig):
     """Architecture of :class:`TinyUNet`. Every setting is named here once."""
 
     image_channels: int = 1
@@ -49,22 +51,6 @@ class UNetConfig:
     attention: bool = True  # self-attention in the middle (7x7)
     dropout: float = 0.0
     groups: int = 8  # GroupNorm groups
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["channel_mults"] = list(self.channel_mults)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> UNetConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown UNetConfig fields {sorted(unknown)}")
-        d = dict(d)
-        if "channel_mults" in d:
-            d["channel_mults"] = tuple(d["channel_mults"])
-        return cls(**d)
 
 
 # Presets: "cpu" trains at batch 128 in a fraction of a second per step on a

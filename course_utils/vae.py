@@ -43,25 +43,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoints import save_checkpoint
+from .checkpoints import StoredConfig, save_checkpoint
 from .env import progress
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(StoredConfig):
     channels: tuple[int, int] = (32, 48)  # conv channels at 14×14 and 7×7 pixels
     latent_dim: int = 16  # numbers in z
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> VAEConfig:
-        d = dict(d)
-        d["channels"] = tuple(d["channels"])
-        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from course_utils.classifier import ClassifierConfig
 from course_utils.model import MODEL_PRESETS, TinyUNet, UNetConfig, count_parameters, sinusoidal_timestep_embedding
+from course_utils.vae import VAEConfig
 
 
 def test_unet_predicts_noise_of_the_input_shape():
@@ -49,3 +51,14 @@ def test_timestep_embedding_is_sines_then_cosines():
     assert emb.shape == (2, 8)
     assert torch.equal(emb[0], torch.tensor([0.0] * 4 + [1.0] * 4))
     assert emb[1, 0].item() == pytest.approx(torch.sin(torch.tensor(7.0)).item())
+
+
+@pytest.mark.parametrize(
+    "config", [UNetConfig(channel_mults=(1, 2)), ClassifierConfig(channels=(8, 16)), VAEConfig(channels=(8, 16))]
+)
+def test_every_stored_config_round_trips_and_refuses_unknown_fields(config):
+    stored = config.to_dict()
+    assert all(not isinstance(v, tuple) for v in stored.values())  # plain lists, as older checkpoints hold them
+    assert type(config).from_dict(stored) == config
+    with pytest.raises(ValueError, match=f"unknown {type(config).__name__} fields \\['width'\\].*another version"):
+        type(config).from_dict({**stored, "width": 3})
