@@ -46,28 +46,39 @@ def _source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
-def strip_solutions(text: str, cell_type: str = "code", where: str = "") -> str:
-    """Replace every BEGIN/END SOLUTION region of ``text`` by the student placeholder."""
-    out, inside, indent = [], False, ""
-    for line in text.split("\n"):
+def replace_regions(text: str, begin: str, end: str, placeholder, where: str, what: str) -> list[str]:
+    """The lines of ``text`` with each ``begin`` … ``end`` region (markers on lines of their own) replaced.
+
+    ``placeholder(indent)`` gives the lines that stand in for a region, indented like its ``begin`` line;
+    ``what`` names the regions in the error an unbalanced marker raises (a :class:`NotebookFormatError`
+    whose message starts with ``where``, and the line).
+    """
+    out, inside = [], False
+    for number, line in enumerate(text.split("\n"), start=1):
         stripped = line.strip()
-        if stripped == BEGIN:
+        if stripped == begin:
             if inside:
-                raise NotebookFormatError(f"{where}: '{BEGIN}' inside another solution region")
-            inside, indent = True, line[: len(line) - len(line.lstrip())]
-            if cell_type == "code":
-                out += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError"]
-            else:
-                out.append(f"{indent}YOUR ANSWER HERE")
-        elif stripped == END:
+                raise NotebookFormatError(f"{where}, line {number}: '{begin}' inside another {what}")
+            inside = True
+            out += placeholder(line[: len(line) - len(line.lstrip())])
+        elif stripped == end:
             if not inside:
-                raise NotebookFormatError(f"{where}: '{END}' without '{BEGIN}'")
+                raise NotebookFormatError(f"{where}, line {number}: '{end}' without '{begin}'")
             inside = False
         elif not inside:
             out.append(line)
     if inside:
-        raise NotebookFormatError(f"{where}: '{BEGIN}' is never closed by '{END}'")
-    return "\n".join(out)
+        raise NotebookFormatError(f"{where}: a {what} '{begin}' is never closed by '{end}'")
+    return out
+
+
+def strip_solutions(text: str, cell_type: str = "code", where: str = "") -> str:
+    """Replace every BEGIN/END SOLUTION region of ``text`` by the student placeholder."""
+    if cell_type == "code":
+        placeholder = lambda indent: [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError"]  # noqa: E731
+    else:
+        placeholder = lambda indent: [f"{indent}YOUR ANSWER HERE"]  # noqa: E731
+    return "\n".join(replace_regions(text, BEGIN, END, placeholder, where, "solution region"))
 
 
 def _split_lines(text: str) -> list[str]:

@@ -41,7 +41,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from . import colab
-from .notebooks import NotebookFormatError, build, dumps
+from .notebooks import NotebookFormatError, build, dumps, replace_regions
 
 ROOT = colab.ROOT
 SIZE_LIMIT_MB = 20  # the whole edition, data included (1 MB = 10**6 bytes)
@@ -111,20 +111,10 @@ def edition_files(source: Path = ROOT) -> list[str]:
 
 def student_readme(text: str) -> str:
     """The README without its instructor-only regions."""
-    out, inside = [], False
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.strip() == INSTRUCTOR_BEGIN:
-            if inside:
-                raise ReleaseError(f"README.md, line {number}: {INSTRUCTOR_BEGIN} inside another instructor-only region")
-            inside = True
-        elif line.strip() == INSTRUCTOR_END:
-            if not inside:
-                raise ReleaseError(f"README.md, line {number}: {INSTRUCTOR_END} without {INSTRUCTOR_BEGIN}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise ReleaseError(f"README.md: an {INSTRUCTOR_BEGIN} region is never closed by {INSTRUCTOR_END}")
+    try:
+        out = replace_regions(text, INSTRUCTOR_BEGIN, INSTRUCTOR_END, lambda indent: [], "README.md", "instructor-only region")
+    except NotebookFormatError as err:
+        raise ReleaseError(str(err)) from None
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out))
 
 
