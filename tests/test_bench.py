@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from course_utils import bench
+from course_utils.data import data_dir
 from course_utils.metrics import evaluate_samples
 from course_utils.pretrained import load_classifier, load_ddpm
 from course_utils.samplers import DDIMSampler, sample
@@ -69,3 +70,14 @@ def test_bad_row_options_stop_before_any_model_loads(argv, message, capsys, monk
 def test_a_stochastic_ddim_row_is_named_by_its_eta():
     rows = bench.run_benchmark(20, which="uncond", unconditional_rows=[("DDIM", 5)], batch_size=20, eta=1.0, device="cpu")
     assert rows[0].sampler == "DDIM η=1"
+
+
+def test_the_model_card_and_the_csv_hold_the_shipped_benchmark():
+    """bench.md, bench.csv and the model card's table come from one run; a rerun that updates one must update all."""
+    table = [line for line in (data_dir() / "bench.md").read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    assert "\n".join(table) in (data_dir() / "MODEL_CARD.md").read_text(encoding="utf-8"), (
+        "data/MODEL_CARD.md's benchmark table differs from data/bench.md: paste the new table into the card"
+    )
+    with open(data_dir() / "bench.csv", encoding="utf-8", newline="") as f:
+        rows = [[row[column] for column in bench.HEADER] for row in csv.DictReader(f)]
+    assert [f"| {' | '.join(row)} |" for row in rows] == table[2:]
