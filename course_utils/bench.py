@@ -41,7 +41,7 @@ SHIPPED_T = 1000  # the shipped models' number of diffusion steps: DDPM runs all
 SAMPLER_NAMES = ("DDPM", "DDIM", "DPM++2M", "SDE-DPM++2M")
 UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100),
                       ("DPM++2M", 10), ("DPM++2M", 20), ("SDE-DPM++2M", 10), ("SDE-DPM++2M", 20)]
-GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
+GUIDANCE_SCALES = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0]
 GUIDED_STEPS = 50
 NO_GUIDANCE = 1.0
 

@@ -48,7 +48,11 @@ _COSINE_FROM_5E4 = ("--lr", "5e-4", "--lr-decay", "cosine")
 RECIPES: dict[str, Recipe] = {
     "classifier": Recipe("classifier", "data/classifier.pt", (Stage((), "4 epochs, seed 0"),)),
     "vae": Recipe("vae", "data/vae_mnist.pt", (Stage(("--epochs", "10"), "10 epochs, seed 0"),)),
-    "cond": Recipe("mnist-cond", "data/ddpm_mnist_cond.pt", (Stage(("--steps", "6000"), "6,000 steps, constant lr 1e-3"),)),
+    "cond": Recipe("mnist-cond", "data/ddpm_mnist_cond.pt", (
+        Stage(("--steps", "6000"), "6,000 steps, constant lr 1e-3, seed 0"),
+        Stage(("--lr-decay", "cosine", "--seed", "1", "--steps", "16000"), "16,000 steps, lr 1e-3 cosine-decayed, seed 1"),
+        Stage((*_COSINE_FROM_5E4, "--seed", "2", "--steps", "12000"), "12,000 steps from lr 5e-4, seed 2"),
+    )),
     "uncond": Recipe("mnist-uncond", "data/ddpm_mnist_uncond.pt", (
         Stage(("--steps", "14000"), "14,000 steps, constant lr 1e-3, seed 0"),
         Stage(("--lr-decay", "cosine", "--steps", "16000"), "16,000 steps, lr 1e-3 decayed to 0 by a cosine"),
