@@ -5,6 +5,7 @@
 #   make test-fast   the unit tests only (no notebooks, kernels, browser or installs), about a minute
 #   make lint        ruff, with the configuration in pyproject.toml
 #   make lock        rewrite .ci/constraints.txt, the dev environment CI installs
+#   make gpu-wheels  the wheels a GPU machine without network needs for `bash .ci/gpu-check` (see that file)
 # For instructors (the student edition has no course_tools/, so these targets exist only here):
 #   make student-notebooks            regenerate notebooks/*.ipynb from notebooks/solutions/
 #   make release OUT=DIR [FORCE=1] [DRAFT=1]   build the student edition in DIR and tag the release (INSTRUCTORS.md)
@@ -21,7 +22,7 @@ QUICK ?= 1
 # course_tools/ (student copies, Colab cells, releases, grading) is in the instructor's repository only.
 TOOLS := $(wildcard course_tools)
 
-.PHONY: lab test test-fast lint lock install student-notebooks release clean
+.PHONY: lab test test-fast lint lock install student-notebooks release gpu-wheels clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
@@ -78,5 +79,19 @@ student-notebooks release lock:
 	@echo "error: this is the student edition (no course_tools/): $@ is run in the instructor's repository"; exit 2
 endif
 
+# The Jupyter stack that .ci/gpu-check needs and a lent GPU machine lacks (it has torch, matplotlib, numpy, tqdm,
+# pytest and their needs, on Python 3.12, and no network), as wheels at the versions of .ci/constraints.txt.
+GPU_PYTHON ?= 3.12
+GPU_WHEELS := asttokens comm debugpy executing fastjsonschema ipykernel ipython ipython-pygments-lexers ipywidgets \
+	jedi jsonschema jsonschema-specifications jupyter-client jupyter-core jupyterlab-widgets matplotlib-inline \
+	nbclient nbformat nbval nest-asyncio2 parso pexpect platformdirs prompt-toolkit ptyprocess pure-eval pyzmq \
+	referencing rpds-py stack-data tornado traitlets tzdata wcwidth widgetsnbextension
+gpu-wheels: install
+	rm -rf .whl
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+		--python-version $(GPU_PYTHON) --implementation cp $(foreach n,17 27 28,--platform manylinux_2_$(n)_x86_64) \
+		-c .ci/constraints.txt -d .whl $(GPU_WHEELS)
+	@echo "$$(ls .whl | wc -l) wheels, $$(du -sh .whl | cut -f1), in .whl/: carry it to the GPU machine with the repository"
+
 clean:
-	rm -rf $(VENV) build *.egg-info test-artifacts
+	rm -rf $(VENV) build .whl *.egg-info test-artifacts
