@@ -316,31 +316,60 @@ def test_the_edition_builds_as_a_package_and_collects_its_tests(edition, tmp_pat
 COLAB_VENV = ROOT / "build" / "colab-venv"  # ignored by git; delete it to rebuild
 
 
-def _colab_packages() -> tuple[list[str], list[str]]:
-    """What Colab ships that the course uses, plus what runs a notebook; torch at the version of this machine."""
-    import torch
-    import torchvision
-
-    def base(version):
-        return version.split("+")[0]
-
-    with_deps = [f"torch=={base(torch.__version__)}", f"torchvision=={base(torchvision.__version__)}", "matplotlib",
-                 "numpy", "tqdm", "ipykernel", "nbclient", "nbformat"]
+def _colab_packages() -> tuple[list[str], list[str], list[str]]:
+    """What Colab ships that the course uses, plus what runs a notebook: (linked from this environment,
+    installed with their needs, installed alone)."""
+    # torch and torchvision (several GB with their CUDA libraries) are this environment's own, linked rather
+    # than installed a second time: Colab brings its own torch, so the test needs one, not a fresh copy.
+    linked = ["torch", "torchvision"]
+    with_deps = ["matplotlib", "numpy", "tqdm", "ipykernel", "nbclient", "nbformat"]
     # Colab's widgets: the Python side only (widgetsnbextension and jupyterlab_widgets are front-end packages).
     no_deps = ["ipywidgets==7.7.1", "ipython_genutils==0.2.0"]
-    return with_deps, no_deps
+    return linked, with_deps, no_deps
+
+
+def _link_installed(names: list[str], site: Path) -> list[str]:
+    """Make these installed distributions, and everything they need, importable in the environment whose
+    site-packages is ``site``, without copying them: symlinks in site/linked/, on its path through a .pth file.
+    Returns the distributions linked."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    linked = site / "linked"
+    linked.mkdir()
+    todo, seen = list(names), []
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.append(name)
+        dist = metadata.distribution(name)
+        tops = {Path(f).parts[0] for f in dist.files or []} - {"..", "__pycache__"}
+        for top in sorted(t for t in tops if not t.endswith(".pth")):
+            target = Path(dist.locate_file(top))
+            if target.exists() and not (linked / top).exists():
+                (linked / top).symlink_to(target)
+        needs = [Requirement(r) for r in dist.requires or []]
+        todo += [r.name for r in needs if r.marker is None or r.marker.evaluate({"extra": ""})]
+    (site / "colab_like_linked.pth").write_text(f"{linked}\n")
+    return seen
 
 
 def colab_like_venv() -> Path:
     """A fresh virtual environment that looks like Colab, made once under build/ and reused."""
-    with_deps, no_deps = _colab_packages()
+    linked, with_deps, no_deps = _colab_packages()
     stamp = COLAB_VENV / ".colab-like"
-    wanted = " ".join(with_deps + no_deps) + "\n"
+    wanted = f"linked: {' '.join(linked)}; installed: {' '.join(with_deps + no_deps)}\n"
     if stamp.exists() and stamp.read_text() == wanted:
         return COLAB_VENV
     shutil.rmtree(COLAB_VENV, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(COLAB_VENV)], check=True, capture_output=True, timeout=300)
     python = str(COLAB_VENV / "bin" / "python")
+    purelib = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                  check=True, capture_output=True, text=True).stdout.strip())
+    _link_installed(linked, purelib)
     for args in (with_deps, ["--no-deps", *no_deps]):
         result = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
                                 capture_output=True, text=True, timeout=1200)
@@ -348,13 +377,11 @@ def colab_like_venv() -> Path:
             tail = [line for line in (result.stderr or result.stdout).splitlines() if "is ignored" not in line][-3:]
             shutil.rmtree(COLAB_VENV, ignore_errors=True)
             pytest.skip(f"could not install {' '.join(args)} with pip (is the package index reachable?): " + " | ".join(tail))
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    fake = Path(purelib) / "google" / "colab"
+    fake = purelib / "google" / "colab"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text('"""A stand-in for Colab\'s google.colab (tests/test_release.py): the setup cell '
                                       'only asks whether it is imported."""\n')
-    (Path(purelib) / "colab_like.pth").write_text("import google.colab\n")  # Colab imports it before any cell runs
+    (purelib / "colab_like.pth").write_text("import google.colab\n")  # Colab imports it before any cell runs
     stamp.write_text(wanted)
     return COLAB_VENV
 
