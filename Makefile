@@ -5,10 +5,10 @@
 #   make test-fast   the unit tests only (no notebooks, kernels, browser or installs), about a minute
 #   make lint        ruff, with the configuration in pyproject.toml
 #   make lock        rewrite .ci/constraints.txt, the dev environment CI installs
-#   make gpu-wheels  the wheels a GPU machine without network needs for `bash .ci/gpu-check` (see that file)
 # For instructors (the student edition has no course_tools/, so these targets exist only here):
 #   make student-notebooks            regenerate notebooks/*.ipynb from notebooks/solutions/
 #   make release OUT=DIR [FORCE=1] [DRAFT=1]   build the student edition in DIR and tag the release (INSTRUCTORS.md)
+#   make gpu-wheels                   the wheels a GPU machine without network needs for `bash .ci/gpu-check`
 # All of them create (or reuse) a virtual environment in .venv.
 
 PYTHON ?= python3
@@ -74,10 +74,6 @@ lock: install
 	  echo "torch==2.14.1"; echo "torchvision==0.29.1"; \
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|torchvision|nvidia-|triton|cuda-)'; \
 	} > .ci/constraints.txt
-else
-student-notebooks release lock:
-	@echo "error: this is the student edition (no course_tools/): $@ is run in the instructor's repository"; exit 2
-endif
 
 # The Jupyter stack that .ci/gpu-check needs and a lent GPU machine lacks (it has torch, matplotlib, numpy, tqdm,
 # pytest and their needs, on Python 3.12, and no network), as wheels at the versions of .ci/constraints.txt.
@@ -92,6 +88,10 @@ gpu-wheels: install
 		--python-version $(GPU_PYTHON) --implementation cp $(foreach n,17 27 28,--platform manylinux_2_$(n)_x86_64) \
 		-c .ci/constraints.txt -d .whl $(GPU_WHEELS)
 	@echo "$$(ls .whl | wc -l) wheels, $$(du -sh .whl | cut -f1), in .whl/: carry it to the GPU machine with the repository"
+else
+student-notebooks release lock gpu-wheels:
+	@echo "error: this is the student edition (no course_tools/): $@ is run in the instructor's repository"; exit 2
+endif
 
 clean:
 	rm -rf $(VENV) build .whl *.egg-info test-artifacts
