@@ -5,14 +5,15 @@
     python -m course_utils.bench --quick              # 64 samples, a few rows: a smoke test
     python -m course_utils.bench --floor-curve        # the real-vs-real floor at growing N
     python -m course_utils.bench --models uncond --rows DDIM-50 --eta 1   # chosen rows, stochastic DDIM
+    python -m course_utils.bench --models cond --scales 0 --rows DDIM-50 DDPM-1000  # chosen samplers and scales
 
 Rows:
 * unconditional model: DDPM with all 1000 steps, DDIM with 10, 20, 50 and 100 steps (η = 0),
   DPM-Solver++(2M) and its stochastic variant SDE-DPM-Solver++(2M) with 10 and 20 steps,
   every row from the same starting noise;
-* class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 2, 3, 5,
-  labels 0..9 in equal numbers. Scale 1 is the plain conditional model ("no guidance"),
-  scale 0 the unconditional one (see guidance.guided_eps).
+* class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 1.5, 2, 3, 5,
+  labels 0..9 in equal numbers (``--rows`` and ``--scales`` choose others). Scale 1 is the plain
+  conditional model ("no guidance"), scale 0 the unconditional one (see guidance.guided_eps).
 
 Columns: sampler, steps (= network calls; twice that with guidance w not 0 or 1), guidance, wall
 seconds per 100 images, digit-FID with its bootstrap standard deviation (how much it moves with the
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,12 +102,16 @@ def run_benchmark(
     which: str = "all",
     unconditional_rows=None,
     guidance_scales=None,
+    conditional_rows=None,
     batch_size: int = 500,
     seed: int = 0,
     eta: float = 0.0,
     device: torch.device | str | None = None,
 ) -> list[Row]:
-    """Sample and score every row; see the module docstring. ``eta`` is DDIM's η for every DDIM row."""
+    """Sample and score every row; see the module docstring. ``eta`` is DDIM's η for every DDIM row.
+
+    ``conditional_rows`` (default DDIM-50) are the conditional model's samplers, each run at every guidance scale.
+    """
     device = torch.device(device) if device is not None else pick_device()
     classifier = load_classifier(device=device)
     floor = fid_floor(classifier, n)
@@ -140,13 +146,14 @@ def run_benchmark(
     if which in ("all", "cond") and shipped("cond"):
         model, schedule = load_ddpm("cond", device)
         labels = torch.arange(n) % 10
-        sampler = DDIMSampler(schedule, GUIDED_STEPS, eta=eta)
-        for scale in guidance_scales or GUIDANCE_SCALES:
-            guided = ClassifierFreeGuidance(model, scale)
-            images, seconds = _sample_in_batches(guided, sampler, noise, labels, batch_size, device, f"w={scale:g}",
-                                                 seed)
-            note = " (no guidance)" if scale == NO_GUIDANCE else " (unconditional)" if scale == 0 else ""
-            score("cond", _label("DDIM", eta), GUIDED_STEPS, f"w={scale:g}{note}", images, seconds, labels)
+        for name, steps in conditional_rows or [("DDIM", GUIDED_STEPS)]:
+            sampler = make_sampler(name, steps, schedule, eta)
+            for scale in GUIDANCE_SCALES if guidance_scales is None else guidance_scales:
+                guided = ClassifierFreeGuidance(model, scale)
+                images, seconds = _sample_in_batches(guided, sampler, noise, labels, batch_size, device,
+                                                     f"{name}-{steps} w={scale:g}", seed)
+                note = " (no guidance)" if scale == NO_GUIDANCE else " (unconditional)" if scale == 0 else ""
+                score("cond", _label(name, eta), steps, f"w={scale:g}{note}", images, seconds, labels)
     return rows
 
 
@@ -204,7 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", choices=["all", "uncond", "cond"], default="all")
     parser.add_argument("--quick", action="store_true", help="64 samples and a few rows: a smoke test")
     parser.add_argument("--rows", nargs="+", metavar="ROW",
-                        help="unconditional rows to run, e.g. DDPM-1000 DDIM-50 (default: DDPM-1000, DDIM-10/20/50/100)")
+                        help="samplers to run, e.g. DDPM-1000 DDIM-50 SDE-DPM++2M-20 (default: the unconditional "
+                             "model's nine rows, and DDIM-50 for the conditional model)")
+    parser.add_argument("--scales", nargs="+", type=float, metavar="W",
+                        help="guidance scales for the conditional model (default: 0 1 1.5 2 3 5)")
     parser.add_argument("--eta", type=float, default=0.0,
                         help="DDIM's η for every DDIM row (default 0, deterministic, as the targets are measured)")
     parser.add_argument("--batch-size", type=int, default=500)
@@ -225,22 +235,26 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{n:<6} {value:.3f}")
         return
 
-    n, scales = args.n, None
+    n, scales = args.n, args.scales
     try:
-        uncond_rows = [parse_row(r) for r in args.rows] if args.rows else None
+        rows = [parse_row(r) for r in args.rows] if args.rows else None
     except ValueError as err:
         parser.error(str(err))
-    if uncond_rows and args.models == "cond":
-        parser.error("--rows chooses unconditional rows; it cannot be used with --models cond")
+    if scales is not None and args.models == "uncond":
+        parser.error("--scales are guidance scales of the conditional model; they cannot be used with --models uncond")
+    if scales is not None and not all(math.isfinite(w) and w >= 0 for w in scales):
+        parser.error(f"--scales must be finite and >= 0 (0 is the unconditional model, 1 no guidance), got {args.scales}")
     if args.eta < 0:
         parser.error(f"--eta must be >= 0, got {args.eta:g}")
+    uncond_rows = cond_rows = rows
     if args.quick:
-        n, uncond_rows, scales = 64, uncond_rows or [("DDIM", 10), ("DDIM", 20)], [1.0, 3.0]
+        n, uncond_rows, scales = 64, rows or [("DDIM", 10), ("DDIM", 20)], scales or [1.0, 3.0]
     print(f"benchmark: {n} samples per row on {device}; "
           f"recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features and strokes (metrics.looks_real)")
     print(" | ".join(HEADER))
     rows = run_benchmark(n, which=args.models, unconditional_rows=uncond_rows, guidance_scales=scales,
-                         batch_size=args.batch_size, seed=args.seed, eta=args.eta, device=device)
+                         conditional_rows=cond_rows, batch_size=args.batch_size, seed=args.seed, eta=args.eta,
+                         device=device)
     print()
     print(format_text(rows))
     print(f"guidance: eps = eps(x, ∅) + w (eps(x, y) - eps(x, ∅)); w = {NO_GUIDANCE:g} means no guidance, "

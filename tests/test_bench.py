@@ -46,6 +46,13 @@ def test_conditional_rows_score_each_guidance_scale_and_name_the_special_ones():
     assert report.class_accuracy == rows[1].class_accuracy
 
 
+def test_the_conditional_model_runs_the_chosen_samplers_at_the_chosen_scales():
+    rows = bench.run_benchmark(20, which="cond", conditional_rows=[("SDE-DPM++2M", 4), ("DDIM", 3)],
+                               guidance_scales=[0.0], batch_size=20, device="cpu")
+    assert [(r.sampler, r.steps, r.guidance) for r in rows] == [("SDE-DPM++2M", 4, "w=0 (unconditional)"),
+                                                                  ("DDIM", 3, "w=0 (unconditional)")]
+
+
 def test_rows_are_parsed_and_bad_ones_explained():
     assert bench.parse_row("DDIM-50") == ("DDIM", 50) and bench.parse_row("DDPM-1000") == ("DDPM", 1000)
     assert bench.parse_row("DDIM-1000") == ("DDIM", 1000)
@@ -57,7 +64,10 @@ def test_rows_are_parsed_and_bad_ones_explained():
 
 @pytest.mark.parametrize("argv, message", [
     (["--rows", "DDIM-2000"], "1 <= steps <= 1000"),
-    (["--models", "cond", "--rows", "DDIM-50"], "cannot be used with --models cond"),
+    (["--models", "uncond", "--scales", "1"], "cannot be used with --models uncond"),
+    (["--models", "cond", "--scales", "-1"], "finite and >= 0"),
+    (["--models", "cond", "--scales", "nan"], "finite and >= 0"),
+    (["--models", "cond", "--scales", "two"], "invalid float value"),
 ])
 def test_bad_row_options_stop_before_any_model_loads(argv, message, capsys, monkeypatch):
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("ran the benchmark"))
