@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
 
     n, scales = args.n, args.scales
     try:
-        rows = [parse_row(r) for r in args.rows] if args.rows else None
+        chosen = [parse_row(r) for r in args.rows] if args.rows else None
     except ValueError as err:
         parser.error(str(err))
     if scales is not None and args.models == "uncond":
@@ -246,9 +246,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--scales must be finite and >= 0 (0 is the unconditional model, 1 no guidance), got {args.scales}")
     if args.eta < 0:
         parser.error(f"--eta must be >= 0, got {args.eta:g}")
-    uncond_rows = cond_rows = rows
+    uncond_rows = cond_rows = chosen
     if args.quick:
-        n, uncond_rows, scales = 64, rows or [("DDIM", 10), ("DDIM", 20)], scales or [1.0, 3.0]
+        n, uncond_rows, scales = 64, chosen or [("DDIM", 10), ("DDIM", 20)], scales or [1.0, 3.0]
     print(f"benchmark: {n} samples per row on {device}; "
           f"recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features and strokes (metrics.looks_real)")
     print(" | ".join(HEADER))
