@@ -3,9 +3,9 @@
 A checkpoint is a plain dict saved with ``torch.save``:
 
     {"format": "course-checkpoint-v1",
-     "kind": "ddpm" | "classifier" | "vae",
+     "kind": "ddpm" | "flow" | "classifier" | "vae",
      "model_config": {...},        # UNetConfig, ClassifierConfig or VAEConfig as a dict
-     "schedule": {"name": "linear", "num_timesteps": 1000},   # diffusion models only (T;
+     "schedule": {"name": "linear", "num_timesteps": 1000},   # DDPMs only (T;
                                                              # "num_steps" in checkpoints before 0.2)
      "train": {...},               # preset, steps done, seed, batch size, lr, ...
      "state_dict": {...},          # the weights to sample with (EMA weights for DDPMs)
@@ -67,8 +67,8 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     return path
 
 
-def read_checkpoint(path: str | Path, kind: str | None = None) -> dict:
-    """Load a checkpoint dict on the CPU without executing pickled code; check its format and kind."""
+def read_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None = None) -> dict:
+    """Load a checkpoint dict on the CPU without executing pickled code; check its format and kind (or kinds)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(
@@ -87,8 +87,10 @@ def read_checkpoint(path: str | Path, kind: str | None = None) -> dict:
             f"{path} is not a course checkpoint (expected format {FORMAT!r}). Load it with plain torch.load, "
             "or save it with course_utils.checkpoints.save_checkpoint."
         )
-    if kind is not None and ckpt.get("kind") != kind:
-        raise CheckpointError(f"{path} holds a {ckpt.get('kind')!r} model, but a {kind!r} model was asked for.")
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if kinds is not None and ckpt.get("kind") not in kinds:
+        wanted = " or ".join(repr(k) for k in kinds)
+        raise CheckpointError(f"{path} holds a {ckpt.get('kind')!r} model, but a {wanted} model was asked for.")
     return ckpt
 
 

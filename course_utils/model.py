@@ -4,7 +4,8 @@
 
 Shapes (B = batch):
     x_t     (B, 1, 28, 28)  noisy images
-    t       (B,)            integer timesteps in [0, T-1] (see schedules.py)
+    t       (B,)            integer timesteps in [0, T-1] (see schedules.py); for a flow-matching
+                            model (``continuous_time``), floats in [0, 1] (see flow.py)
     labels  (B,) or None    digits 0..9, or NULL_LABEL (= num_classes) for "no label";
                             only for class-conditional models
     eps_hat (B, 1, 28, 28)
@@ -51,6 +52,7 @@ class UNetConfig(StoredConfig):
     attention: bool = True  # self-attention in the middle (7x7)
     dropout: float = 0.0
     groups: int = 8  # GroupNorm groups
+    continuous_time: bool = False  # False: t is a step index 0..T-1 (DDPM); True: t is a float in [0, 1] (flow matching)
 
 
 # Presets: "cpu" trains at batch 128 in a fraction of a second per step on a
@@ -59,6 +61,9 @@ MODEL_PRESETS: dict[str, UNetConfig] = {
     "cpu": UNetConfig(),
     "gpu": UNetConfig(base_channels=64, channel_mults=(1, 2, 2), num_res_blocks=2, time_embedding_dim=256, groups=32),
 }
+# A continuous time t in [0, 1] is embedded as CONTINUOUS_TIME_SCALE * t, so that it spans the same range of
+# angles as the step index 0..T-1 of a DDPM with T = 1000 (the frequencies of the embedding suit that range).
+CONTINUOUS_TIME_SCALE = 1000.0
 
 
 def sinusoidal_timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -213,6 +218,8 @@ class TinyUNet(nn.Module):
         t = torch.as_tensor(t, device=x.device)
         if t.dim() == 0:
             t = t.expand(x.shape[0])
+        if cfg.continuous_time:
+            t = t.float() * CONTINUOUS_TIME_SCALE
         emb = self.time_mlp(sinusoidal_timestep_embedding(t, cfg.time_embedding_dim))  # (B, 4*D)
         if self.label_embedding is not None:
             if labels is None:  # no label given: the null label, i.e. the unconditional model

@@ -48,7 +48,7 @@ from .env import pick_device
 from .model import UNetConfig
 from .training import (
     PRESETS,
-    TrainConfig,
+    UNET_KINDS,
     checkpoint_config,
     config_differences,
     new_train_state,
@@ -190,7 +190,7 @@ def _read(path: Path, flag: str) -> dict:
             " (a run keeps one beside --out once it has saved its first checkpoint); check --out, or start "
             "without --resume" if flag == "--resume" else "; check the path"))
     try:
-        return read_checkpoint(path, kind="ddpm")
+        return read_checkpoint(path, kind=UNET_KINDS)
     except CheckpointError as err:
         raise UsageError(f"{flag}: {err}") from None
 
@@ -222,8 +222,8 @@ def check_init(args: argparse.Namespace) -> dict:
         theirs = UNetConfig.from_dict(ckpt["model_config"])
     except (KeyError, TypeError, ValueError) as err:
         raise UsageError(f"--init: {args.init} has no usable model config ({err}); give a course checkpoint") from None
-    model = lambda cfg: TrainConfig(model=cfg)  # noqa: E731  (compare the architectures alone)
-    differ = config_differences(model(theirs), model(PRESETS[args.preset].model))
+    ours = PRESETS[args.preset].model
+    differ = [f"model.{k}: {v!r} vs {ours.to_dict()[k]!r}" for k, v in theirs.to_dict().items() if v != ours.to_dict()[k]]
     if differ:
         fits = [name for name, cfg in PRESETS.items() if cfg.model == theirs]
         raise _does_not_fit(f"--init: {args.init}", args.preset, differ, fits)
@@ -235,7 +235,7 @@ def check_not_overwriting(resume_path: Path) -> None:
     if not resume_path.is_file():
         return
     try:
-        train = read_checkpoint(resume_path, kind="ddpm")["train"]
+        train = read_checkpoint(resume_path, kind=UNET_KINDS)["train"]
         done, total = train["steps_done"], train["train_steps"]
     except (CheckpointError, KeyError):
         return  # not a run that could be continued: nothing is lost
@@ -310,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     every = args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
     train_ddpm(state, images, labels, checkpoint_path=resume_path, checkpoint_every=every)
     if state.interrupted:
-        saved = read_checkpoint(resume_path, kind="ddpm")["train"]["steps_done"] if resume_path.exists() else None
+        saved = read_checkpoint(resume_path, kind=UNET_KINDS)["train"]["steps_done"] if resume_path.exists() else None
         if saved is None:
             print(f"Nothing was saved: {args.out} is unchanged.")
         else:

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from .checkpoints import CheckpointError, load_weights, read_checkpoint, save_checkpoint
 from .env import progress
+from .flow import TIME_SAMPLING, flow_matching_loss, sample_flow_times
 from .forward import q_sample, randn_like
 from .model import MODEL_PRESETS, TinyUNet, UNetConfig, count_parameters
 from .schedules import NoiseSchedule, make_schedule
@@ -49,6 +50,22 @@ class TrainConfig:
     label_dropout: float = 0.1  # conditional models only
     grad_clip: float = 1.0
     seed: int = 0
+    objective: str = "eps"  # "eps": predict the noise (DDPM, Algorithm 1); "flow": predict the velocity (flow.py)
+    time_sampling: str = "uniform"  # flow matching only: how t in [0, 1] is drawn (flow.TIME_SAMPLING)
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.time_sampling not in TIME_SAMPLING:
+            raise ValueError(f"time_sampling must be one of {TIME_SAMPLING}, got {self.time_sampling!r}")
+        if (self.objective == "flow") != self.model.continuous_time:
+            raise ValueError("a flow-matching run needs a model with continuous_time=True, and a DDPM run one "
+                             "without: set both together (the mnist-flow preset does)")
+
+    @property
+    def checkpoint_kind(self) -> str:
+        """The "kind" of this run's checkpoints: "ddpm" (a noise-predicting U-Net) or "flow" (a velocity one)."""
+        return "flow" if self.objective == "flow" else "ddpm"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -66,11 +83,18 @@ class TrainConfig:
         return cls(**d)
 
 
+OBJECTIVES = ("eps", "flow")
+UNET_KINDS = ("ddpm", "flow")  # checkpoint kinds that hold a TinyUNet and its TrainConfig
+
+
 # The named recipes. `python -m course_utils.train --preset NAME` trains one;
 # the shipped checkpoints in data/ were made this way (see data/MODEL_CARD.md).
 PRESETS: dict[str, TrainConfig] = {
     "mnist-uncond": TrainConfig(model=MODEL_PRESETS["cpu"], train_steps=10_000),
     "mnist-cond": TrainConfig(model=replace(MODEL_PRESETS["cpu"], num_classes=10), train_steps=10_000),
+    # Flow matching (notebook 9): the unconditional model's network and optimiser, the velocity objective.
+    "mnist-flow": TrainConfig(model=replace(MODEL_PRESETS["cpu"], continuous_time=True), train_steps=10_000,
+                              objective="flow", time_sampling="logit-normal"),
     "mnist-uncond-gpu": TrainConfig(model=MODEL_PRESETS["gpu"], train_steps=40_000, lr=2e-4),
     "mnist-cond-gpu": TrainConfig(
         model=replace(MODEL_PRESETS["gpu"], num_classes=10), train_steps=40_000, lr=2e-4
@@ -104,18 +128,28 @@ def diffusion_loss(
     *,
     label_dropout: float = 0.0,
     generator: torch.Generator | None = None,
+    objective: str = "eps",
+    time_sampling: str = "uniform",
 ) -> torch.Tensor:
-    """The simple eps-prediction loss of Algorithm 1 (Ho et al. 2020), averaged over the batch.
+    """One batch's training loss, with t, eps and label dropout drawn here, averaged over the batch.
 
+    ``objective="eps"``: the simple eps-prediction loss of Algorithm 1 (Ho et al. 2020), t uniform over
+    the schedule's steps. ``objective="flow"``: the flow-matching velocity loss (:mod:`course_utils.flow`),
+    t in [0, 1] drawn by ``time_sampling``; ``schedule`` is not used.
     ``x0`` (B, C, H, W) clean images in [-1, 1]; ``labels`` (B,) or None.
     With ``label_dropout`` > 0, that fraction of labels becomes the model's null label.
     """
     b = x0.shape[0]
-    t = torch.randint(0, schedule.num_timesteps, (b,), generator=generator, device="cpu").to(x0.device)
+    if objective == "flow":
+        t = sample_flow_times(b, time_sampling, generator, x0.device)
+    else:
+        t = torch.randint(0, schedule.num_timesteps, (b,), generator=generator, device="cpu").to(x0.device)
     noise = randn_like(x0, generator)
     if labels is not None and label_dropout > 0:
         drop = torch.rand(b, generator=generator, device="cpu").to(x0.device) < label_dropout
         labels = torch.where(drop, torch.full_like(labels, model.null_label), labels)
+    if objective == "flow":
+        return flow_matching_loss(model, x0, t, noise, labels)
     return eps_prediction_loss(model, x0, t, noise, schedule, labels)
 
 
@@ -283,7 +317,8 @@ def train_ddpm(
                     y = y.to(device) if y is not None else None
                     for group in state.optimizer.param_groups:
                         group["lr"] = learning_rate(cfg, state.step)
-                    loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout, generator=generator)
+                    loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout, generator=generator,
+                                          objective=cfg.objective, time_sampling=cfg.time_sampling)
                     state.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if cfg.grad_clip:
@@ -342,9 +377,11 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
     """Save the EMA weights (for sampling) and, if ``resumable``, what is needed to continue training."""
     cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}  # noqa: E731
     payload = {
-        "kind": "ddpm",
+        "kind": state.config.checkpoint_kind,
         "model_config": state.config.model.to_dict(),
-        "schedule": {"name": state.config.schedule, "num_timesteps": state.config.num_timesteps},
+        # a flow-matching model has no noise schedule: its time is continuous (flow.py)
+        **({} if state.config.objective == "flow" else
+           {"schedule": {"name": state.config.schedule, "num_timesteps": state.config.num_timesteps}}),
         "train": {
             **state.config.to_dict(),
             "steps_done": state.step,
@@ -370,9 +407,9 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
 def resume_train_state(path: str | Path, device: torch.device | str = "cpu", *, checkpoint: dict | None = None) -> TrainState:
     """Rebuild a :class:`TrainState` from a resumable checkpoint written by :func:`save_train_state`.
 
-    ``checkpoint``: the file's contents, if already read with ``read_checkpoint(path, kind="ddpm")``.
+    ``checkpoint``: the file's contents, if already read with ``read_checkpoint(path, kind=UNET_KINDS)``.
     """
-    ckpt = read_checkpoint(path, kind="ddpm") if checkpoint is None else checkpoint
+    ckpt = read_checkpoint(path, kind=UNET_KINDS) if checkpoint is None else checkpoint
     if "resume" not in ckpt:
         raise CheckpointError(
             f"{path} holds only sampling weights; resume needs a checkpoint saved with resumable=True "
