@@ -7,8 +7,8 @@ invents the masked part, consistently with what is kept:
     x_prev = mask * q_sample(x_known, t_prev) + (1 - mask) * x_prev        (mask = 1: known)
 
 ``resample`` = r > 1 repeats each step after noising back one step (RePaint's "resampling"), which
-lets the invented part agree better with the kept part. The loop is :func:`samplers.sample`'s: the
-merge is its ``after_step`` hook and the resampling its ``repeats``.
+lets the invented part agree better with the kept part. The loop is :func:`samplers.sample`'s: inpainting
+wraps the sampler (:class:`KeepKnown`), merging after each of its steps and repeating them.
 
 Shapes: images (B, 1, 28, 28) in [-1, 1]; mask (B or 1, 1, 28, 28) with 1 where the pixel is known.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .forward import q_sample
+from .forward import q_renoise, q_sample
 from .samplers import SampleOutput, model_device, sample
 
 
@@ -46,6 +46,52 @@ def half_mask(side: str = "bottom", size: int = 28) -> torch.Tensor:
     return mask
 
 
+class KeepKnown:
+    """A sampler that wraps another: after each of its steps the known pixels are put back, noised to t_prev.
+
+    With ``resample`` = r > 1 each step is taken r times: after all but the last, x_prev is noised
+    back to step t with q(x_t | x_{t_prev}) and stepped again (RePaint's resampling, Lugmayr et al. 2022).
+    It keeps the :class:`course_utils.samplers.Sampler` contract, so :func:`samplers.sample` runs it.
+    """
+
+    multistep = False
+
+    def __init__(self, sampler, known: torch.Tensor, mask: torch.Tensor, *, resample: int = 1, merge=None):
+        if isinstance(resample, bool) or not isinstance(resample, int) or resample < 1:
+            raise ValueError(f"resample must be a whole number >= 1, got {resample!r}")
+        if resample > 1 and sampler.multistep:
+            raise ValueError(f"{sampler.name} remembers its previous step, so it cannot repeat steps (resample > 1, "
+                             "RePaint's resampling); use DDPMSampler or DDIMSampler for that")
+        self.sampler, self.known, self.mask, self.resample = sampler, known, mask, resample
+        self.merge = inpaint_merge if merge is None else merge
+        self.name = sampler.name
+
+    @property
+    def num_steps(self) -> int:
+        return self.sampler.num_steps
+
+    @property
+    def network_calls(self) -> int:
+        return self.sampler.network_calls * self.resample
+
+    def timesteps(self):
+        return self.sampler.timesteps()
+
+    def reset(self) -> None:
+        self.sampler.reset()
+
+    def advance(self, predict, x_t, t, t_prev, generator=None):
+        schedule = self.sampler.schedule
+        for r in range(self.resample):
+            x_prev, x0_hat = self.sampler.advance(predict, x_t, t, t_prev, generator)
+            known_prev = self.known if t_prev < 0 else q_sample(self.known, t_prev, schedule, generator=generator)
+            x_prev = self.merge(x_prev, known_prev, self.mask)
+            if r == self.resample - 1 or t_prev < 0:
+                break
+            x_t = q_renoise(x_prev, t_prev, t, schedule, generator=generator)
+        return x_prev, x0_hat
+
+
 def inpaint(
     model,
     sampler,
@@ -66,20 +112,14 @@ def inpaint(
     With ``resample`` = r > 1 each step is repeated r times (RePaint, Lugmayr et al. 2022).
     ``known`` (B, C, H, W); ``mask`` broadcasts against it; ``labels`` (B,) for conditional models.
     """
-    if isinstance(resample, bool) or not isinstance(resample, int) or resample < 1:
-        raise ValueError(f"resample must be a whole number >= 1, got {resample!r}")
     device = model_device(model, known.device)
     known = known.to(device)
     mask = mask.to(device=device, dtype=known.dtype)
+    wrapped = KeepKnown(sampler, known, mask, resample=resample, merge=merge)
     if noise is None:
         noise = torch.randn(known.shape, generator=generator)
-
-    def keep_known(x_prev: torch.Tensor, t: int, t_prev: int) -> torch.Tensor:
-        known_prev = known if t_prev < 0 else q_sample(known, t_prev, sampler.schedule, generator=generator)
-        return merge(x_prev, known_prev, mask)
-
-    return sample(model, sampler, noise=noise, labels=labels, generator=generator, device=device,
-                  show_progress=show_progress, after_step=keep_known, repeats=resample, desc="inpainting")
+    return sample(model, wrapped, noise=noise, labels=labels, generator=generator, device=device,
+                  show_progress=show_progress, desc="inpainting")
 
 
-__all__ = ["inpaint_merge", "half_mask", "inpaint"]
+__all__ = ["KeepKnown", "inpaint_merge", "half_mask", "inpaint"]

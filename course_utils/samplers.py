@@ -1,19 +1,21 @@
-"""Samplers: turning pure noise into images with a trained eps-model.
+"""Samplers: turning pure noise into images with a trained model.
 
-The model is an argument, never a global. Every sampler has the same loop
-(:func:`sample`) and differs only in two things:
+The model is an argument, never a global. Every sampler runs in the same loop
+(:func:`sample`) and keeps the written contract :class:`Sampler`:
 
-    sampler.timesteps()                       -> [(t, t_prev), ...] from noisy to clean
-    sampler.step(eps, t, t_prev, x_t, gen)    -> (x_{t_prev}, x0_hat)
+    sampler.timesteps()                                  -> [(t, t_prev), ...] from noisy to clean
+    sampler.advance(predict, x_t, t, t_prev, generator)  -> (x_{t_prev}, x0_hat)
 
-A multistep sampler (:class:`DPMSolverSampler`) may also remember what earlier steps predicted;
-it then has ``sampler.reset()``, which :func:`sample` calls before every run.
+``predict(x, t)`` calls the model at time t (with the run's labels), as often as the step
+needs: once for DDPM, DDIM and DPM-Solver++, twice for Heun's method (:mod:`course_utils.flow`).
+Samplers that call it once (:class:`OneCallSampler`) only write
+``step(prediction, t, t_prev, x_t, generator)``.
 
-``t_prev = -1`` means "the clean image". Any callable ``model(x_t, t, labels)``
-that returns eps works, including the guidance wrappers of :mod:`course_utils.guidance`.
-:func:`call_model` is the one place that calls a model with or without labels.
-Inpainting (:mod:`course_utils.inpainting`) uses the same loop through its
-``after_step`` hook.
+For the DDPM samplers here ``t`` is a step index and ``t_prev = -1`` means "the clean image";
+:func:`spaced_timesteps` spreads fewer steps over the T of a schedule. Any callable
+``model(x_t, t, labels)`` that returns eps works, including the guidance wrappers of
+:mod:`course_utils.guidance`. :func:`call_model` is the one place that calls a model with or
+without labels. Inpainting (:mod:`course_utils.inpainting`) wraps a sampler.
 
 Key from code names to symbols (see also GLOSSARY.md):
     eps -> eps_theta(x_t, t)     x0_hat -> predicted x_0     eta -> η
@@ -26,11 +28,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from .env import progress
-from .forward import predict_eps_from_x0, predict_x0_from_eps, q_posterior_mean_variance, q_renoise, randn_like
+from .forward import predict_eps_from_x0, predict_x0_from_eps, q_posterior_mean_variance, randn_like
 from .schedules import NoiseSchedule
 
 
@@ -98,7 +101,79 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, alpha: float) -> torch.Tensor:
     return torch.where(sin > 1e-6, curved, straight)
 
 
-class DDPMSampler:
+Predict = Callable[[torch.Tensor, object], torch.Tensor]  # predict(x, t): the model's output at time t
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """What :func:`sample` asks of a sampler: the contract every sampler of the course keeps.
+
+    ``name``            a short name for progress bars and tables ("DDIM", "Heun", ...)
+    ``num_steps``       the number of steps (pairs in ``timesteps()``)
+    ``network_calls``   model calls per sample (= num_steps, except for samplers like Heun's)
+    ``multistep``       True if a step uses what earlier steps predicted (then steps cannot be repeated)
+    ``timesteps()``     [(t, t_prev), ...] from the noisiest t to the clean image
+    ``reset()``         forget what the last run left behind; :func:`sample` calls it before every run
+    ``advance(predict, x_t, t, t_prev, generator)`` -> (x_prev, x0_hat): one step from t to t_prev, calling
+                        ``predict(x, t)`` for the model's output; fresh noise, if any, comes from ``generator``
+    """
+
+    name: str
+    multistep: bool
+
+    @property
+    def num_steps(self) -> int: ...
+
+    @property
+    def network_calls(self) -> int: ...
+
+    def timesteps(self) -> list[tuple]: ...
+
+    def reset(self) -> None: ...
+
+    def advance(self, predict: Predict, x_t: torch.Tensor, t, t_prev, generator=None) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class OneCallSampler:
+    """Base of the samplers that call the model once per step; they write ``step`` instead of ``advance``:
+
+        step(prediction, t, t_prev, x_t, generator) -> (x_prev, x0_hat)
+    """
+
+    name = "sampler"
+    multistep = False
+
+    @property
+    def network_calls(self) -> int:
+        return self.num_steps
+
+    def reset(self) -> None:
+        """Nothing to forget: each step uses only its own prediction."""
+
+    def advance(self, predict: Predict, x_t: torch.Tensor, t, t_prev, generator=None):
+        return self.step(predict(x_t, t), t, t_prev, x_t, generator)
+
+
+def check_num_steps(num_steps, most: int | None = None, what: str = "num_steps (network calls)") -> int:
+    """``num_steps`` if it is a whole number from 1 to ``most`` (a schedule's T; None: no limit), or a clear error."""
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1 or (most and num_steps > most):
+        limit = f"from 1 to T={most}" if most else ">= 1"
+        raise ValueError(f"{what} must be a whole number {limit}, got {num_steps!r}")
+    return num_steps
+
+
+def spaced_timesteps(num_timesteps: int, num_steps: int) -> list[tuple[int, int]]:
+    """``num_steps`` of a schedule's T steps, evenly spread from T-1 down to 0, as (t, t_prev) pairs.
+
+    The last pair ends at t_prev = -1, the clean image. num_steps <= T evenly spaced points from T-1
+    down to 0 are at least 1 apart, so none repeats. (DDIM's and DPM-Solver++'s timesteps.)
+    """
+    check_num_steps(num_steps, num_timesteps)
+    ts = torch.linspace(num_timesteps - 1, 0, num_steps).round().long().tolist()
+    return list(zip(ts, ts[1:] + [-1]))
+
+
+class DDPMSampler(OneCallSampler):
     """Ancestral sampling, Algorithm 2 of Ho et al. (2020): all T steps, fresh noise at each.
 
     One step draws x_{t-1} from q(x_{t-1} | x_t, x0_hat), the forward posterior
@@ -138,7 +213,7 @@ class DDPMSampler:
         return mean + variance.sqrt() * z, x0_hat
 
 
-class DDIMSampler:
+class DDIMSampler(OneCallSampler):
     """DDIM (Song et al. 2021): any number of steps, with η setting how much fresh noise each adds.
 
         x0_hat  = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)                  (Eq. 12, "predicted x_0")
@@ -153,9 +228,7 @@ class DDIMSampler:
     name = "DDIM"
 
     def __init__(self, schedule: NoiseSchedule, num_steps: int = 50, eta: float = 0.0, clip_x0: bool = True):
-        T = schedule.num_timesteps
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps <= T:
-            raise ValueError(f"num_steps (network calls) must be a whole number from 1 to T={T}, got {num_steps!r}")
+        check_num_steps(num_steps, schedule.num_timesteps)
         if not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta < 0:
             raise ValueError(f"eta must be a number >= 0 (0: deterministic, 1: like DDPM), got {eta!r}")
         self.schedule = schedule
@@ -164,13 +237,7 @@ class DDIMSampler:
         self.clip_x0 = clip_x0
 
     def timesteps(self) -> list[tuple[int, int]]:
-        # num_steps <= T evenly spaced points from T-1 down to 0 are at least 1 apart, so none repeats.
-        ts = torch.linspace(self.schedule.num_timesteps - 1, 0, self.num_steps).round().long().tolist()
-        return list(zip(ts, ts[1:] + [-1]))
-
-    def sigma(self, t: int, t_prev: int, like: torch.Tensor) -> torch.Tensor:
-        """sigma_t of Eq. 16 (Song et al. 2021) for a step from t to t_prev."""
-        return ddim_sigma(self.schedule.abar(t, like), self.schedule.abar(t_prev, like), self.eta)
+        return spaced_timesteps(self.schedule.num_timesteps, self.num_steps)
 
     def step(self, eps, t: int, t_prev: int, x_t, generator=None):
         x0_hat = predict_x0_from_eps(x_t, t, eps, self.schedule)
@@ -195,7 +262,7 @@ def second_order_x0(x0_hat: torch.Tensor, x0_hat_prev: torch.Tensor, h, h_prev) 
     return x0_hat + h / (2 * h_prev) * (x0_hat - x0_hat_prev)
 
 
-class DPMSolverSampler:
+class DPMSolverSampler(OneCallSampler):
     """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2), and its stochastic variant.
 
     A second-order multistep solver of the same ODE that deterministic DDIM follows. In the
@@ -221,15 +288,17 @@ class DPMSolverSampler:
     toy problem of tests/test_dpm_solver.py it helps at 20 and 50 steps as well.)
     """
 
+    multistep = True  # each step uses the x0_hat of the step before
+
     def __init__(self, schedule: NoiseSchedule, num_steps: int = 20, stochastic: bool = False, clip_x0: bool = True,
                  lower_order_final: bool = True):
-        self._ddim = DDIMSampler(schedule, num_steps)  # the same timesteps, and the same argument checks
+        self._timesteps = spaced_timesteps(schedule.num_timesteps, num_steps)  # DDIM's, with its argument checks
         self.schedule = schedule
         self.num_steps = num_steps
         self.stochastic = stochastic
         self.clip_x0 = clip_x0
         self.lower_order_final = lower_order_final
-        self._last_t = self._ddim.timesteps()[-1][0]  # 0: the last noisy timestep
+        self._last_t = self._timesteps[-1][0]  # 0: the last noisy timestep
         self.name = "SDE-DPM++2M" if stochastic else "DPM++2M"
         self.reset()
 
@@ -238,7 +307,7 @@ class DPMSolverSampler:
         self._previous: tuple[torch.Tensor, torch.Tensor] | None = None  # (x0_hat, lambda) of the last step
 
     def timesteps(self) -> list[tuple[int, int]]:
-        return self._ddim.timesteps()
+        return list(self._timesteps)
 
     def _alpha_sigma_lambda(self, t: int, like: torch.Tensor):
         abar = self.schedule.abar(t, like).double()
@@ -316,13 +385,16 @@ class SampleOutput:
     seconds: float = 0.0  # wall time
 
 
-AfterStep = Callable[[torch.Tensor, int, int], torch.Tensor]  # (x_prev, t, t_prev) -> x_prev
+def time_batch(t, x: torch.Tensor) -> torch.Tensor:
+    """The time ``t`` of a step as a (B,) tensor for the model: whole step indices as long, flow times as float."""
+    dtype = torch.long if isinstance(t, int) else torch.float32
+    return torch.full((x.shape[0],), t, device=x.device, dtype=dtype)
 
 
 @torch.no_grad()
 def sample(
     model,
-    sampler,
+    sampler: Sampler,
     num_images: int | None = None,
     *,
     noise: torch.Tensor | None = None,
@@ -332,8 +404,6 @@ def sample(
     image_shape: tuple[int, int, int] = (1, 28, 28),
     return_trajectory: bool = False,
     show_progress: bool = True,
-    after_step: AfterStep | None = None,
-    repeats: int = 1,
     desc: str = "sampling",
 ) -> SampleOutput:
     """Run ``sampler`` from pure noise to images with ``model``; the one loop every sampler shares.
@@ -341,14 +411,8 @@ def sample(
     Give either ``num_images`` (noise is drawn with ``generator``) or the starting
     ``noise`` itself (N, C, H, W). ``labels`` (N,) digits 0-9 go to the model for conditional
     sampling. With ``return_trajectory`` the output keeps x_t and x0_hat at every step.
-
-    ``after_step(x_prev, t, t_prev)`` may change each step's result (inpainting puts the known
-    pixels back there). With ``repeats`` = r > 1 each step is taken r times: after all but the last,
-    x_prev is noised back to step t with q(x_t | x_{t_prev}) and stepped again (RePaint's
-    resampling, Lugmayr et al. 2022).
+    ``sampler`` is any :class:`Sampler`; it calls the model through ``predict(x, t)``.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
     if noise is None:
         if num_images is None:
             raise ValueError("give num_images or the starting noise")
@@ -359,29 +423,21 @@ def sample(
         raise ValueError(f"noise must hold at least one image (N, C, H, W), got shape {tuple(noise.shape)}")
     if not bool(torch.isfinite(noise).all()):
         raise ValueError("the starting noise contains NaN or infinity; draw it with torch.randn")
-    if hasattr(sampler, "reset"):  # a multistep sampler keeps state between steps: start clean
-        if repeats > 1:
-            raise ValueError(f"{sampler.name} remembers its previous step, so it cannot repeat steps (repeats > 1, "
-                             "RePaint's resampling); use DDPMSampler or DDIMSampler for that")
-        sampler.reset()
+    sampler.reset()
     device = torch.device(device) if device is not None else model_device(model, noise.device)
     x = noise.to(device)  # a new tensor on `device` (or the caller's, never changed in place)
     labels = check_labels(labels, x.shape[0], device)
+
+    def predict(x_t: torch.Tensor, t) -> torch.Tensor:
+        return call_model(model, x_t, time_batch(t, x_t), labels)
+
     out = SampleOutput(images=x, trajectory=[] if return_trajectory else None, pred_x0=[] if return_trajectory else None)
     start = time.perf_counter()
     bar_options = {} if show_progress else {"disable": True}
     for t, t_prev in progress(sampler.timesteps(), desc=f"{sampler.name} {desc}", **bar_options):
-        t_batch = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
         if return_trajectory:
             out.trajectory.append(x.cpu())
-        x_t = x
-        for r in range(repeats):
-            x, x0_hat = sampler.step(call_model(model, x_t, t_batch, labels), t, t_prev, x_t, generator)
-            if after_step is not None:
-                x = after_step(x, t, t_prev)
-            if r == repeats - 1 or t_prev < 0:
-                break
-            x_t = q_renoise(x, t_prev, t, sampler.schedule, generator=generator)
+        x, x0_hat = sampler.advance(predict, x, t, t_prev, generator)
         if return_trajectory:
             out.pred_x0.append(x0_hat.cpu())
         out.timesteps.append(t)
@@ -399,10 +455,9 @@ def ddim_invert(model, x0: torch.Tensor, schedule: NoiseSchedule, num_steps: int
     Each step applies the DDIM update from t_prev to t with eps evaluated at the
     current, less noisy point (Song et al. 2021, Sec. 4.3; the usual approximation).
     """
-    sampler = DDIMSampler(schedule, num_steps=num_steps, eta=0.0, clip_x0=False)
     labels = check_labels(labels, x0.shape[0], x0.device)
     x = x0.clone()
-    for t, t_prev in reversed(sampler.timesteps()):
+    for t, t_prev in reversed(spaced_timesteps(schedule.num_timesteps, num_steps)):
         t_batch = torch.full((x.shape[0],), max(t_prev, 0), device=x.device, dtype=torch.long)
         eps = call_model(model, x, t_batch, labels)
         x = ddim_move(x, eps, schedule.abar(t_prev, x), schedule.abar(t, x))

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from course_utils.inpainting import KeepKnown
 from course_utils.samplers import DDIMSampler, DPMSolverSampler, sample
 from course_utils.schedules import make_schedule
 
@@ -110,6 +111,6 @@ def test_state_is_reset_between_runs_and_repeats_are_refused():
     again = sample(fake_model, sampler, noise=noise, show_progress=False).images
     assert torch.equal(first, again)
     with pytest.raises(ValueError, match="cannot repeat steps"):
-        sample(fake_model, sampler, noise=noise, repeats=2, show_progress=False)
+        KeepKnown(sampler, noise, torch.ones_like(noise), resample=2)
     with pytest.raises(ValueError, match="whole number"):
         DPMSolverSampler(S, 2.5)

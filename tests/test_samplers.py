@@ -3,7 +3,7 @@ import torch
 
 from course_utils.guidance import ClassifierFreeGuidance, guided_eps
 from course_utils.model import TinyUNet, UNetConfig
-from course_utils.samplers import DDIMSampler, DDPMSampler, ddim_invert, sample
+from course_utils.samplers import DDIMSampler, DDPMSampler, ddim_invert, ddim_sigma, sample
 from course_utils.schedules import make_schedule
 
 SMALL = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
@@ -25,7 +25,8 @@ def test_ddim_eta_one_over_all_steps_has_the_ddpm_posterior_variance(schedule):
     like = torch.zeros(1, dtype=torch.float64)
     pairs = ddim.timesteps()
     assert pairs == DDPMSampler(schedule).timesteps()
-    variances = torch.stack([ddim.sigma(t, t_prev, like.float()) ** 2 for t, t_prev in pairs])
+    variances = torch.stack([ddim_sigma(schedule.abar(t, like.float()), schedule.abar(t_prev, like.float()), ddim.eta) ** 2
+                             for t, t_prev in pairs])
     expected = schedule.posterior_variance.flip(0)
     assert torch.allclose(variances, expected, rtol=1e-3, atol=1e-9)
 
