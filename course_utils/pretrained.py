@@ -4,6 +4,8 @@
     model, schedule = load_ddpm("cond")       # class-conditional, for guidance
     classifier = load_classifier()            # the reference digit classifier
     vae = load_vae()                          # notebook 8's tiny VAE, the one-shot generator
+    autoencoder = load_autoencoder()          # notebook 10's latent space (28×28 <-> 4×7×7)
+    model = load_text2img()                   # notebook 10's text-to-image model (it generates latents)
 
 Every file is made by a course command (``python -m course_utils.train``);
 data/MODEL_CARD.md gives each recipe and its measured quality.
@@ -28,6 +30,8 @@ CHECKPOINTS = {
     "cond": "ddpm_mnist_cond.pt",
     "classifier": "classifier.pt",
     "vae": "vae_mnist.pt",
+    "autoencoder": "autoencoder_mnist.pt",
+    "text2img": "text2img_mnist.pt",
 }
 
 
@@ -41,7 +45,8 @@ def _unknown_name(name, choices) -> ValueError:
 
 
 def checkpoint_path(name: str) -> Path:
-    """Path of a shipped checkpoint: ``"uncond"``, ``"cond"``, ``"classifier"`` or ``"vae"``."""
+    """Path of a shipped checkpoint: ``"uncond"``, ``"cond"``, ``"classifier"``, ``"vae"``, ``"autoencoder"`` or
+    ``"text2img"``."""
     if name not in CHECKPOINTS:
         raise _unknown_name(name, sorted(CHECKPOINTS))
     return data_dir() / CHECKPOINTS[name]
@@ -93,6 +98,32 @@ def load_vae(path: str | Path | None = None, device: torch.device | str = "cpu")
     return _load_one_piece(path, "vae", "vae", lambda config: TinyVAE(VAEConfig.from_dict(config)), device)
 
 
+def load_autoencoder(path: str | Path | None = None, device: torch.device | str = "cpu"):
+    """Notebook 10's autoencoder in eval mode (default: data/autoencoder_mnist.pt); a bare file name is looked up in
+    data/. ``encode(x)`` gives unit-variance latents (B, 4, 7, 7), ``decode(z)`` images."""
+    from .autoencoder import Autoencoder, AutoencoderConfig
+
+    if path is not None and isinstance(path, str) and Path(path).name == path and not Path(path).exists():
+        path = data_dir() / path  # a file name from a text-to-image model's config
+    return _load_one_piece(path, "autoencoder", "autoencoder",
+                           lambda config: Autoencoder(AutoencoderConfig.from_dict(config)), device)
+
+
+def load_text2img(name_or_path: str | Path = "text2img", device: torch.device | str = "cpu"):
+    """Notebook 10's text-to-image model in eval mode (EMA weights), built from its checkpoint's config.
+
+    It generates *latents*; ``load_autoencoder(model.config.autoencoder)`` decodes them
+    (:func:`course_utils.prompting.generate` does both).
+    """
+    from .text2img import TextToImage, TextToImageConfig
+
+    path = _resolve(name_or_path, ["text2img"])
+    ckpt = read_checkpoint(path, kind="text2img")
+    model = TextToImage(TextToImageConfig.from_dict(ckpt["model_config"]))
+    load_weights(model, {k: v.float() for k, v in ckpt["state_dict"].items()}, source=str(path))
+    return model.to(device).eval().requires_grad_(False)
+
+
 def checkpoint_info(name_or_path: str | Path) -> dict:
     """The recipe stored in a checkpoint (config, steps, training time, ...), without building the model.
 
@@ -103,7 +134,7 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
     path = _resolve(name_or_path, sorted(CHECKPOINTS))
     ckpt = read_checkpoint(path)
     info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume", "losses")}
-    if info.get("kind") == "ddpm":
+    if info.get("kind") in ("ddpm", "text2img"):
         train, stage = dict(info["train"]), info["train"]
         train["total_steps"], train["total_seconds"] = 0, 0.0
         while stage:
@@ -114,4 +145,5 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
     return info
 
 
-__all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_classifier", "load_ddpm", "load_vae"]
+__all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_autoencoder", "load_classifier",
+           "load_ddpm", "load_text2img", "load_vae"]

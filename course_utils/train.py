@@ -4,11 +4,15 @@
     python -m course_utils.train --preset mnist-cond   --out data/ddpm_mnist_cond.pt
     python -m course_utils.train --preset classifier   --out data/classifier.pt
     python -m course_utils.train --preset vae          --out data/vae_mnist.pt
+    python -m course_utils.train --preset autoencoder  --out data/autoencoder_mnist.pt
+    python -m course_utils.train --preset mnist-text   --out data/text2img_mnist.pt
 
 This is the command that made the shipped checkpoints (see data/MODEL_CARD.md).
-The DDPM presets count optimizer steps (``--steps``); the classifier and the VAE
-(notebook 8's one-shot generator, :mod:`course_utils.vae`) count passes over the
-training digits (``--epochs``).
+The DDPM presets count optimizer steps (``--steps``); the classifier, the VAE
+(notebook 8's one-shot generator, :mod:`course_utils.vae`) and the autoencoder (notebook 10's
+latent space, :mod:`course_utils.autoencoder`) count passes over the training digits (``--epochs``).
+The text-to-image preset ``mnist-text`` (notebook 10) is a step preset like the DDPMs', trained in the
+latent space of data/autoencoder_mnist.pt, which must exist first.
 
 A DDPM run saves a resumable checkpoint next to ``--out`` every ``--checkpoint-every``
 steps (``NAME.resume.pt``); ``--resume`` continues from it, exactly: the same losses
@@ -42,26 +46,28 @@ from pathlib import Path
 
 import torch
 
+from .autoencoder import AutoencoderTrainConfig
 from .checkpoints import CheckpointError, load_weights, read_checkpoint
 from .data import MNISTDataError, load_mnist
 from .env import pick_device
-from .model import UNetConfig
 from .training import (
     PRESETS,
     UNET_KINDS,
     checkpoint_config,
     config_differences,
+    model_config_from_dict,
     new_train_state,
     resume_train_state,
     save_train_state,
     train_ddpm,
+    training_data,
 )
 from .vae import VAETrainConfig
 
 PROG = "python -m course_utils.train"
 DEFAULT_CHECKPOINT_EVERY = 1000
 DEFAULT_CLASSIFIER_EPOCHS = 4
-EPOCH_PRESETS = ("classifier", "vae")  # trained for --epochs passes, in one go (no resume file)
+EPOCH_PRESETS = ("classifier", "vae", "autoencoder")  # trained for --epochs passes, in one go (no resume file)
 INTERRUPTED_EXIT_STATUS = 130  # the shell's convention for a command stopped by Ctrl-C (128 + SIGINT)
 # Settings the command line may change on a resumed run; the seed stays the run's own.
 RESUME_OVERRIDES = ("train_steps", "lr", "lr_decay", "seed")
@@ -85,9 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS) + list(EPOCH_PRESETS))
     parser.add_argument("--out", type=Path, required=True, help="where to write the checkpoint")
     parser.add_argument("--steps", type=int, help="DDPM presets: total optimizer steps of the run (default: the preset's)")
-    parser.add_argument("--epochs", type=int, help=f"classifier and vae presets: passes over the 60,000 training "
-                        f"digits (default {DEFAULT_CLASSIFIER_EPOCHS} for the classifier, {VAETrainConfig().epochs} "
-                        "for the vae)")
+    parser.add_argument("--epochs", type=int, help=f"classifier, vae and autoencoder presets: passes over the 60,000 "
+                        f"training digits (default {DEFAULT_CLASSIFIER_EPOCHS} for the classifier, {VAETrainConfig().epochs} "
+                        f"for the vae, {AutoencoderTrainConfig().epochs} for the autoencoder)")
     parser.add_argument("--seed", type=int, help="random seed (default: the preset's)")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
@@ -160,8 +166,8 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     else:
         if args.epochs is not None:
-            raise UsageError(f"--epochs is for --preset classifier or vae; {args.preset} counts optimizer steps: "
-                             "use --steps N")
+            raise UsageError(f"--epochs is for --preset {', '.join(EPOCH_PRESETS)}; {args.preset} counts optimizer "
+                             "steps: use --steps N")
         if args.steps is not None and args.steps < 1:
             raise UsageError(f"--steps must be at least 1 (the run's total optimizer steps), got {args.steps}")
         if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
@@ -219,11 +225,14 @@ def check_init(args: argparse.Namespace) -> dict:
     """The --init checkpoint's contents, after checking that its architecture is the preset's."""
     ckpt = _read(args.init, "--init")
     try:
-        theirs = UNetConfig.from_dict(ckpt["model_config"])
+        theirs = model_config_from_dict(ckpt["model_config"])
     except (KeyError, TypeError, ValueError) as err:
         raise UsageError(f"--init: {args.init} has no usable model config ({err}); give a course checkpoint") from None
     ours = PRESETS[args.preset].model
-    differ = [f"model.{k}: {v!r} vs {ours.to_dict()[k]!r}" for k, v in theirs.to_dict().items() if v != ours.to_dict()[k]]
+    if type(theirs) is not type(ours):
+        differ = [f"a {type(theirs).__name__} vs a {type(ours).__name__}"]
+    else:
+        differ = [f"model.{k}: {v!r} vs {ours.to_dict()[k]!r}" for k, v in theirs.to_dict().items() if v != ours.to_dict()[k]]
     if differ:
         fits = [name for name, cfg in PRESETS.items() if cfg.model == theirs]
         raise _does_not_fit(f"--init: {args.init}", args.preset, differ, fits)
@@ -287,6 +296,16 @@ def run(args: argparse.Namespace) -> int:
                   "run the command again (fewer --epochs make it shorter).")
             return INTERRUPTED_EXIT_STATUS
         return 0
+    if args.preset == "autoencoder":
+        from .autoencoder import train_autoencoder_command
+
+        try:
+            train_autoencoder_command(args.out, device=device, seed=args.seed, epochs=args.epochs)
+        except KeyboardInterrupt:
+            print(f"Interrupted: the autoencoder was not saved, and {args.out} is unchanged. It has no resume file; "
+                  "run the command again (fewer --epochs make it shorter).")
+            return INTERRUPTED_EXIT_STATUS
+        return 0
 
     # what the command line changes in the run's config (a resumed run keeps its seed)
     overrides = {"train_steps": args.steps, "lr": args.lr, "lr_decay": args.lr_decay}
@@ -305,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
             kept = ("steps_done", "train_seconds", "device", "init")  # "init": where that run began, if anywhere
             state.init = {"from": str(args.init), **{k: before[k] for k in kept if k in before}}
             print(f"starting from the weights of {args.init} ({before.get('steps_done', '?')} steps trained)")
-    images, labels = load_mnist("train")
+    images, labels = training_data(state.model, *load_mnist("train"))  # a latent model: latents and captions
     print(f"training {args.preset} on {device} for {state.config.train_steps} steps")
     every = args.checkpoint_every or DEFAULT_CHECKPOINT_EVERY
     train_ddpm(state, images, labels, checkpoint_path=resume_path, checkpoint_every=every)

@@ -32,6 +32,7 @@ from .flow import TIME_SAMPLING, flow_matching_loss, sample_flow_times
 from .forward import q_sample, randn_like
 from .model import MODEL_PRESETS, TinyUNet, UNetConfig, count_parameters
 from .schedules import NoiseSchedule, make_schedule
+from .text2img import TextToImage, TextToImageConfig
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ class TrainConfig:
 
     @property
     def checkpoint_kind(self) -> str:
-        """The "kind" of this run's checkpoints: "ddpm" (a noise-predicting U-Net) or "flow" (a velocity one)."""
-        return "flow" if self.objective == "flow" else "ddpm"
+        """The "kind" of this run's checkpoints: "ddpm" (a noise-predicting U-Net), "flow" (a velocity one), or
+        the model config's own (the text-to-image model's "text2img")."""
+        return getattr(self.model, "checkpoint_kind", None) or ("flow" if self.objective == "flow" else "ddpm")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -82,12 +84,36 @@ class TrainConfig:
         if "num_steps" in d:  # checkpoints before 0.2 called T "num_steps"
             d["num_timesteps"] = d.pop("num_steps")
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        d["model"] = UNetConfig.from_dict(d["model"])
+        d["model"] = model_config_from_dict(d["model"])
         return cls(**d)
 
 
 OBJECTIVES = ("eps", "flow")
-UNET_KINDS = ("ddpm", "flow")  # checkpoint kinds that hold a TinyUNet and its TrainConfig
+UNET_KINDS = ("ddpm", "flow", "text2img")  # checkpoint kinds that hold a step-trained model and its TrainConfig
+
+
+# ----------------------------------------------------------------------------- which network a config builds
+MODEL_CLASSES = {UNetConfig: TinyUNet, TextToImageConfig: TextToImage}  # config class -> the network it builds
+
+
+def build_model(config) -> nn.Module:
+    """The network a model config describes: a TinyUNet, or notebook 10's text-to-image model."""
+    return MODEL_CLASSES[type(config)](config)
+
+
+def model_config_from_dict(d: dict):
+    """The model config stored in a checkpoint: the first config class whose fields hold all of its keys."""
+    for config_class in MODEL_CLASSES:
+        if set(d) <= set(config_class.__dataclass_fields__):
+            return config_class.from_dict(d)
+    return UNetConfig.from_dict(d)  # none fits: UNetConfig's error names the unknown fields
+
+
+def training_data(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None):
+    """What ``model`` trains on: the images and labels themselves, or what a model that provides a
+    ``training_data`` hook makes of them (the text-to-image model: latents and caption attributes)."""
+    prepare = getattr(model, "training_data", None)
+    return (images, labels) if prepare is None else prepare(images, labels)
 
 
 # The named recipes. `python -m course_utils.train --preset NAME` trains one;
@@ -98,6 +124,10 @@ PRESETS: dict[str, TrainConfig] = {
     # Flow matching (notebook 9): the unconditional model's network and optimiser, the velocity objective.
     "mnist-flow": TrainConfig(model=replace(MODEL_PRESETS["cpu"], continuous_time=True), train_steps=10_000,
                               objective="flow", time_sampling="logit-normal"),
+    # Notebook 10's text-to-image model: a latent denoiser that reads captions, trained with flow matching
+    # in the latent space of data/autoencoder_mnist.pt (train that first: `python -m course_utils.recipes autoencoder`)
+    "mnist-text": TrainConfig(model=TextToImageConfig(), train_steps=30_000, objective="flow",
+                              time_sampling="logit-normal", label_dropout=0.1),
     "mnist-uncond-gpu": TrainConfig(model=MODEL_PRESETS["gpu"], train_steps=40_000, lr=2e-4),
     "mnist-cond-gpu": TrainConfig(
         model=replace(MODEL_PRESETS["gpu"], num_classes=10), train_steps=40_000, lr=2e-4
@@ -142,7 +172,13 @@ def draw_times(config: TrainConfig, n: int, generator: torch.Generator | None, d
 
 
 def drop_labels(model: nn.Module, labels: torch.Tensor | None, fraction: float, generator: torch.Generator | None):
-    """Replace each label by the model's null label with probability ``fraction`` (label dropout, Ho & Salimans 2022)."""
+    """Replace each label by the model's null label with probability ``fraction`` (label dropout, Ho & Salimans 2022).
+
+    A model that reads captions provides its own ``training_condition`` hook, which turns each image's
+    attributes into a caption and drops that fraction of them to the null prompt (notebook 10).
+    """
+    if labels is not None and hasattr(model, "training_condition"):
+        return model.training_condition(labels, fraction, generator)
     if labels is None or fraction <= 0:
         return labels
     drop = torch.rand(labels.shape[0], generator=generator, device="cpu").to(labels.device) < fraction
@@ -209,7 +245,7 @@ class TrainState:
     """What a run has produced so far; ``train_ddpm`` returns it and can continue from it."""
 
     config: TrainConfig
-    model: TinyUNet
+    model: nn.Module  # a TinyUNet, or another network built from config.model (build_model)
     ema: EMA
     optimizer: torch.optim.Optimizer
     step: int = 0
@@ -239,7 +275,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 def new_train_state(config: TrainConfig, device: torch.device | str = "cpu") -> TrainState:
     """A fresh model (seeded by ``config.seed``), its EMA copy and an AdamW optimizer on ``device``."""
     torch.manual_seed(config.seed)
-    model = TinyUNet(config.model).to(device)
+    model = build_model(config.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     return TrainState(config, model, EMA(model, config.ema_decay), optimizer, device=str(device), generator=generator)
