@@ -183,6 +183,46 @@ def pixel_row(n, classifier, floor, reference_features, seed, device, batch_size
                   recognised=(report.recognised, math.sqrt(report.recognised * (1 - report.recognised) / n)))
 
 
+@dataclass
+class Cost:
+    """What one image costs in the latent space and in pixel space (one network call each, on this machine)."""
+
+    batch: int
+    latent_numbers: int  # numbers the latent model denoises per image (4 · 7 · 7)
+    pixel_numbers: int  # numbers the pixel model denoises per image (28 · 28)
+    latent_call: float  # seconds per image for one call of the text-to-image model (text encoder included)
+    pixel_call: float  # seconds per image for one call of notebook 7's conditional TinyUNet
+    decode: float  # seconds per image for the autoencoder's decoder (once per image, after sampling)
+    latent_parameters: int
+    pixel_parameters: int
+
+    def __str__(self) -> str:
+        return (f"per image and network call: latent {1000 * self.latent_call:.2f} ms ({self.latent_numbers} numbers, "
+                f"{self.latent_parameters:,} parameters) vs pixel {1000 * self.pixel_call:.2f} ms "
+                f"({self.pixel_numbers} numbers, {self.pixel_parameters:,} parameters): "
+                f"{self.pixel_call / self.latent_call:.1f}× cheaper in the latent space; decoding once costs "
+                f"{1000 * self.decode:.2f} ms")
+
+
+@torch.no_grad()
+def sampling_cost(model, autoencoder, pixel_model, batch: int = 100, repeats: int = 3) -> Cost:
+    """Time one network call of the latent text model and of the pixel-space model on ``batch`` images
+    (the fastest of ``repeats``, env.seconds_per_call), and one decoder pass: the cost of a sample in each space."""
+    from .env import seconds_per_call
+
+    device = next(model.parameters()).device
+    z = torch.randn(batch, *model.latent_shape, device=device)
+    ids = model.tokenizer.encode(["a thick, slanted seven"] * batch).to(device)
+    t = torch.full((batch,), 0.5, device=device)
+    x = torch.randn(batch, 1, 28, 28, device=device)
+    steps, labels = torch.full((batch,), 500, device=device), torch.arange(batch, device=device) % 10
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return Cost(batch, z[0].numel(), x[0].numel(),
+                seconds_per_call(lambda: model(z, t, ids), repeats=repeats) / batch,
+                seconds_per_call(lambda: pixel_model(x, steps, labels), repeats=repeats) / batch,
+                seconds_per_call(lambda: autoencoder.decode(z), repeats=repeats) / batch, count(model), count(pixel_model))
+
+
 def format_markdown(results: list[Result]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in results]

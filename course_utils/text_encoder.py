@@ -84,16 +84,17 @@ class Tokenizer:
         return [self.tokens[i] for i in torch.as_tensor(ids).tolist() if i != PAD_ID]
 
 
-def pad_token_ids(word_ids: list[list[int]], length: int) -> torch.Tensor:
+def pad_token_ids(word_ids: list[list[int]], length: int, start_id: int = START_ID, pad_id: int = PAD_ID) -> torch.Tensor:
     """Word ids of B prompts (lists of different lengths) -> a (B, length) long tensor:
 
-        row b = [START_ID, word_ids[b]..., PAD_ID, ..., PAD_ID]
+        row b = [start_id, word_ids[b]..., pad_id, ..., pad_id]
 
-    The start token comes first, the words keep their order, and padding fills the rest (on the right).
+    The start token comes first, the words keep their order, and padding fills the rest (on the right);
+    a row that would be longer than ``length`` is cut to it.
     """
-    out = torch.full((len(word_ids), length), PAD_ID, dtype=torch.long)
+    out = torch.full((len(word_ids), length), pad_id, dtype=torch.long)
     for b, ids in enumerate(word_ids):
-        row = [START_ID, *ids][:length]
+        row = [start_id, *ids][:length]
         out[b, : len(row)] = torch.tensor(row, dtype=torch.long)
     return out
 

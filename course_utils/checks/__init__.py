@@ -12,6 +12,7 @@ the function later cells should use. See :mod:`course_utils.checks.core`;
     nb06  check_ddim_sigma, check_ddim_step, check_slerp, check_second_order_x0
     nb07  check_guided_eps, check_classifier_guided_eps, check_inpaint_merge
     nb08  check_gaussian_stats, check_frechet_distance
+    nb10  check_stroke_thickness, check_pad_token_ids, check_attention_weights, check_latent_scale_factor
 """
 
 from .core import EXERCISES, VERDICT_PATTERN, CheckResult, Exercise, evaluate, run_check
@@ -23,6 +24,7 @@ from .nb05 import check_ddpm_step, check_posterior_variance
 from .nb06 import check_ddim_sigma, check_ddim_step, check_second_order_x0, check_slerp
 from .nb07 import check_classifier_guided_eps, check_guided_eps, check_inpaint_merge
 from .nb08 import check_frechet_distance, check_gaussian_stats
+from .nb10 import check_attention_weights, check_latent_scale_factor, check_pad_token_ids, check_stroke_thickness
 
 __all__ = [
     "EXERCISES", "CheckResult", "Exercise", "VERDICT_PATTERN", "evaluate", "run_check",
@@ -34,4 +36,5 @@ __all__ = [
     "check_ddim_sigma", "check_ddim_step", "check_slerp", "check_second_order_x0",
     "check_guided_eps", "check_classifier_guided_eps", "check_inpaint_merge",
     "check_gaussian_stats", "check_frechet_distance",
+    "check_stroke_thickness", "check_pad_token_ids", "check_attention_weights", "check_latent_scale_factor",
 ]
