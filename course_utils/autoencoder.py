@@ -202,10 +202,13 @@ def reconstruction_scores(model: Autoencoder, classifier, n: int = 10_000, seed:
             "pixel_error": float((recon - x).abs().mean()), "still_their_digit": float((probs.argmax(1) == y).float().mean())}
 
 
-def train_autoencoder_command(out: Path, device="cpu", seed: int | None = None, epochs: int | None = None) -> None:
-    """What ``python -m course_utils.train --preset autoencoder`` runs: train, measure the reconstructions, save."""
+def train_autoencoder_command(out: Path, device="cpu", seed: int | None = None, epochs: int | None = None,
+                              half: bool = False) -> None:
+    """What ``python -m course_utils.train --preset autoencoder`` runs: train, measure the reconstructions, save
+    (the weights in float16 with ``half``, measured after rounding them, as they ship)."""
     from .data import load_mnist
     from .pretrained import load_classifier
+    from .training import half_weights
 
     defaults = AutoencoderTrainConfig()
     train = AutoencoderTrainConfig(epochs=epochs or defaults.epochs, seed=defaults.seed if seed is None else seed)
@@ -213,17 +216,21 @@ def train_autoencoder_command(out: Path, device="cpu", seed: int | None = None, 
     start = time.perf_counter()
     model, losses = train_autoencoder(x_train, train=train, device=device)
     seconds = time.perf_counter() - start
+    weights = {k: v.cpu() for k, v in model.state_dict().items()}
+    if half:
+        weights = half_weights(weights)
+        model.cpu().load_state_dict(weights)  # measure the model as it ships
     scores = reconstruction_scores(model.cpu(), load_classifier())
     save_checkpoint(
         out,
         {
             "kind": "autoencoder",
             "model_config": model.config.to_dict(),
-            "train": {**asdict(train), "train_seconds": round(seconds, 1), "device": str(device),
+            "train": {**asdict(train), "train_seconds": round(seconds, 1), "device": str(device), "half": half,
                       "steps_done": len(losses), "latent_scale": round(float(model.latent_scale), 6),
                       **{f"reconstruction_{k}": round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}},
             "losses": torch.tensor(losses, dtype=torch.float32),
-            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            "state_dict": weights,
         },
     )
     print(f"saved {out}: reconstructions of {scores['n']:,} training digits score digit-FID {scores['digit_fid']:.2f} "

@@ -5,6 +5,8 @@
     python -m course_utils.recipes uncond                 # run every stage (hours on a CPU)
     python -m course_utils.recipes uncond --from-stage 3  # continue after stage 2 finished
     python -m course_utils.recipes vae                    # notebook 8's tiny VAE (minutes on a CPU)
+    python -m course_utils.recipes autoencoder            # notebook 10's latent space, then
+    python -m course_utils.recipes text2img               # its text-to-image model (hours on a CPU)
 
 A recipe is a list of stages; each stage is one ``python -m course_utils.train`` command, and
 every stage after the first starts from the weights the stage before it wrote (``--init``),
@@ -48,6 +50,14 @@ _COSINE_FROM_5E4 = ("--lr", "5e-4", "--lr-decay", "cosine")
 RECIPES: dict[str, Recipe] = {
     "classifier": Recipe("classifier", "data/classifier.pt", (Stage((), "4 epochs, seed 0"),)),
     "vae": Recipe("vae", "data/vae_mnist.pt", (Stage(("--epochs", "10"), "10 epochs, seed 0"),)),
+    # notebook 10: the latent space first, then the text-to-image model trained in it (MODEL_CARD.md)
+    "autoencoder": Recipe("autoencoder", "data/autoencoder_mnist.pt",
+                          (Stage(("--epochs", "10", "--half"), "10 epochs, seed 0, stored in float16"),)),
+    "text2img": Recipe("mnist-text", "data/text2img_mnist.pt", (
+        Stage(("--steps", "20000"), "20,000 steps, constant lr 1e-3, seed 0"),
+        Stage(("--lr-decay", "cosine", "--steps", "10000", "--half"),
+              "10,000 steps, lr 1e-3 decayed to 0 by a cosine; stored in float16"),
+    )),
     "cond": Recipe("mnist-cond", "data/ddpm_mnist_cond.pt", (
         Stage(("--steps", "6000"), "6,000 steps, constant lr 1e-3, seed 0"),
         Stage(("--lr-decay", "cosine", "--seed", "1", "--steps", "16000"), "16,000 steps, lr 1e-3 cosine-decayed, seed 1"),

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--init", type=Path, help="start from this checkpoint's EMA weights (fresh optimizer)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--lr-decay", choices=["constant", "cosine"], help="after warm-up (default: the preset's)")
+    parser.add_argument("--half", action="store_true",
+                        help="store OUT's weights in float16 (half the file; notebook 10's shipped models); "
+                             "the resume file stays float32")
     return parser
 
 
@@ -157,7 +160,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     """Every check that needs no file: numbers in range, options that fit the preset."""
     if args.preset in EPOCH_PRESETS:
         ddpm_only = {"--steps": args.steps, "--resume": args.resume or None, "--init": args.init, "--lr": args.lr,
-                     "--lr-decay": args.lr_decay, "--checkpoint-every": args.checkpoint_every}
+                     "--lr-decay": args.lr_decay, "--checkpoint-every": args.checkpoint_every,
+                     "--half": (args.half and args.preset != "autoencoder") or None}
         for flag, value in ddpm_only.items():
             if value is not None:
                 fix = "use --epochs N (passes over the training digits)" if flag == "--steps" else "leave it out"
@@ -259,6 +263,8 @@ def resume_command(args: argparse.Namespace) -> str:
     for flag, value in (("--device", args.device), ("--threads", args.threads), ("--checkpoint-every", args.checkpoint_every)):
         if value is not None:
             parts += [flag, str(value)]
+    if args.half:
+        parts.append("--half")
     return shlex.join(parts)
 
 
@@ -300,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
         from .autoencoder import train_autoencoder_command
 
         try:
-            train_autoencoder_command(args.out, device=device, seed=args.seed, epochs=args.epochs)
+            train_autoencoder_command(args.out, device=device, seed=args.seed, epochs=args.epochs, half=args.half)
         except KeyboardInterrupt:
             print(f"Interrupted: the autoencoder was not saved, and {args.out} is unchanged. It has no resume file; "
                   "run the command again (fewer --epochs make it shorter).")
@@ -336,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{resume_path} holds the run at step {saved} of {state.config.train_steps}; {args.out} was not "
                   f"written. To continue exactly where it stopped:\n    {resume_command(args)}")
         return INTERRUPTED_EXIT_STATUS
-    save_train_state(state, args.out, resumable=False, extra={"preset": args.preset})
+    save_train_state(state, args.out, resumable=False, extra={"preset": args.preset}, half=args.half)
     print(f"saved {args.out} after {state.step} steps ({state.seconds / 60:.1f} min)")
     return 0
 

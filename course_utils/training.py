@@ -453,8 +453,19 @@ def train_ddpm(
     return state
 
 
-def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = True, extra: dict | None = None) -> Path:
-    """Save the EMA weights (for sampling) and, if ``resumable``, what is needed to continue training."""
+def half_weights(state_dict: dict) -> dict:
+    """The weights stored in float16 (half the bytes; loading casts them back to float32). Numbers of one
+    element (scales, counters) stay as they are."""
+    return {k: v.half() if v.is_floating_point() and v.numel() > 1 else v for k, v in state_dict.items()}
+
+
+def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = True, extra: dict | None = None,
+                     half: bool = False) -> Path:
+    """Save the EMA weights (for sampling) and, if ``resumable``, what is needed to continue training.
+
+    ``half`` stores the EMA weights in float16 (``half_weights``): notebook 10's shipped model, to keep the
+    student edition small. A resumable checkpoint keeps float32 everywhere.
+    """
     cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}  # noqa: E731
     payload = {
         "kind": state.config.checkpoint_kind,
@@ -473,6 +484,8 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
         },
         "state_dict": cpu(state.ema.model.state_dict()),
     }
+    if half:
+        payload["state_dict"] = half_weights(payload["state_dict"])
     if resumable:
         payload["resume"] = {
             "model": cpu(state.model.state_dict()),
