@@ -52,7 +52,7 @@ class AutoencoderConfig(StoredConfig):
 class AutoencoderTrainConfig:
     """Everything that decides the shipped autoencoder's weights, stored in its checkpoint."""
 
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 128
     lr: float = 2e-3  # Adam, decayed to 0 by a cosine over the run
     latent_noise: float = 0.1  # the decoder sees z + latent_noise * std(z) * eps

@@ -52,7 +52,7 @@ RECIPES: dict[str, Recipe] = {
     "vae": Recipe("vae", "data/vae_mnist.pt", (Stage(("--epochs", "10"), "10 epochs, seed 0"),)),
     # notebook 10: the latent space first, then the text-to-image model trained in it (MODEL_CARD.md)
     "autoencoder": Recipe("autoencoder", "data/autoencoder_mnist.pt",
-                          (Stage(("--epochs", "10", "--half"), "10 epochs, seed 0, stored in float16"),)),
+                          (Stage(("--epochs", "12", "--half"), "12 epochs, seed 0, stored in float16"),)),
     "text2img": Recipe("mnist-text", "data/text2img_mnist.pt", (
         Stage(("--steps", "20000"), "20,000 steps, constant lr 1e-3, seed 0"),
         Stage(("--lr-decay", "cosine", "--steps", "10000", "--half"),
