@@ -65,7 +65,7 @@ class TextToImageConfig(StoredConfig):
     text_dim: int = 64
     text_layers: int = 2
     text_heads: int = 4
-    max_tokens: int = 16  # L: <start>, up to 15 words, padding
+    max_tokens: int = 12  # L: <start>, up to 11 words (the longest caption has 9), padding
     vocabulary: tuple[str, ...] = tuple(vocabulary())
     autoencoder: str = "autoencoder_mnist.pt"  # in data/: the autoencoder whose latents this model generates
     continuous_time: bool = True  # flow-matching time t in [0, 1] (training.TrainConfig checks it)
@@ -88,6 +88,8 @@ class CrossAttention(nn.Module):
     """The image features (B, C, H, W) attend to the token vectors (B, L, text_dim); see the module docstring.
 
     With ``recorded`` set to a list, every call appends its attention weights (B, heads, H*W, L) on the CPU.
+    ``weights`` computes them: :func:`attention_weights`, or a function with its arguments (a notebook passes
+    the student's own).
     """
 
     def __init__(self, channels: int, text_dim: int, heads: int, groups: int):
@@ -101,6 +103,7 @@ class CrossAttention(nn.Module):
         self.to_v = nn.Linear(text_dim, channels, bias=False)
         self.to_out = nn.Linear(channels, channels)
         self.recorded: list[torch.Tensor] | None = None
+        self.weights = attention_weights
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, C) -> (B * heads, N, C / heads)
         b, n, c = x.shape
@@ -110,7 +113,7 @@ class CrossAttention(nn.Module):
         b, c, height, width = h.shape
         q = self._split(self.to_q(self.norm(h).flatten(2).transpose(1, 2)))  # (B*heads, HW, C/heads)
         k, v = self._split(self.to_k(text)), self._split(self.to_v(text))   # (B*heads, L, C/heads)
-        weights = attention_weights(q, k, padding.repeat_interleave(self.heads, 0))  # (B*heads, HW, L)
+        weights = self.weights(q, k, padding.repeat_interleave(self.heads, 0))  # (B*heads, HW, L)
         if self.recorded is not None:
             self.recorded.append(weights.detach().view(b, self.heads, height * width, -1).cpu())
         out = (weights @ v).view(b, self.heads, height * width, c // self.heads).transpose(1, 2).reshape(b, -1, c)

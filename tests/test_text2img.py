@@ -207,12 +207,13 @@ def test_recording_attention_keeps_every_network_call(tiny_model):
     with prompting.recording_attention(tiny_model) as record:
         sample(prompted, FlowHeunSampler(2), noise=torch.randn(2, 4, 7, 7), show_progress=False)
     assert len(record.steps) == 3  # Heun: two calls, then one for the last step
-    assert len(record.steps[0]) == TINY.num_blocks and record.steps[0][0].shape == (4, 2, 49, 16)  # guided: 2 × B
+    L = TINY.max_tokens
+    assert len(record.steps[0]) == TINY.num_blocks and record.steps[0][0].shape == (4, 2, 49, L)  # guided: 2 × B
     words = record.word_weights(slice(0, 2))
-    assert words.shape == (3, 2, 16)
+    assert words.shape == (3, 2, L)
     torch.testing.assert_close(words.sum(-1), torch.ones(3, 2))
     assert words[..., 5:].eq(0).all()  # padding gets no attention
-    assert record.spatial(0, row=0).shape == (16, 7, 7)
+    assert record.spatial(0, row=0).shape == (L, 7, 7)
     assert all(layer.recorded is None for layer in tiny_model.cross_attention)
     assert "denoise" not in vars(tiny_model)
 
@@ -221,3 +222,57 @@ def test_the_text_preset_is_a_flow_run_on_latents():
     preset = PRESETS["mnist-text"]
     assert preset.objective == "flow" and preset.model.continuous_time and preset.label_dropout > 0
     assert replace(preset, train_steps=5).checkpoint_kind == "text2img"
+
+
+# ----------------------------------------------------------------------------- the course's training command
+
+
+@pytest.fixture
+def tiny_text_cli(monkeypatch, tmp_path):
+    """`python -m course_utils.train --preset tiny-text`: a tiny text model in the latent space of a tiny autoencoder
+    saved to tmp_path, trained on 40 digits."""
+    from course_utils import train as train_cli
+    from course_utils.autoencoder import Autoencoder, AutoencoderConfig
+    from course_utils.checkpoints import save_checkpoint
+    from course_utils.data import mnist_subset
+
+    torch.manual_seed(0)
+    ae = Autoencoder(AutoencoderConfig(channels=(4, 8)))
+    ae_path = tmp_path / "ae.pt"
+    save_checkpoint(ae_path, {"kind": "autoencoder", "model_config": ae.config.to_dict(), "train": {},
+                              "state_dict": ae.state_dict()})
+    config = TrainConfig(model=replace(TINY, autoencoder=str(ae_path)), batch_size=8, train_steps=6, warmup_steps=2,
+                         objective="flow")
+    monkeypatch.setitem(PRESETS, "tiny-text", config)
+    images, labels = mnist_subset("train", 40, seed=0)
+    monkeypatch.setattr(train_cli, "load_mnist", lambda split: (images, labels))
+    return train_cli
+
+
+def test_the_training_command_trains_resumes_and_halves_the_text_model(tiny_text_cli, tmp_path, capsys):
+    from course_utils import pretrained
+
+    out = tmp_path / "t2i.pt"
+    tiny_text_cli.main(["--preset", "tiny-text", "--out", str(out), "--steps", "4"])
+    assert "held out" in capsys.readouterr().out
+    tiny_text_cli.main(["--preset", "tiny-text", "--out", str(out), "--resume", "--steps", "6", "--half"])
+    ckpt = read_checkpoint(out)
+    assert ckpt["kind"] == "text2img" and ckpt["train"]["steps_done"] == 6
+    assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values() if v.numel() > 1)
+    resume = read_checkpoint(out.with_suffix(".resume.pt"))
+    assert all(v.dtype == torch.float32 for v in resume["state_dict"].values() if v.is_floating_point())
+    model = pretrained.load_text2img(out)
+    assert isinstance(model, TextToImage) and next(model.parameters()).dtype == torch.float32
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, ckpt["state_dict"][name].float()), name
+    info = pretrained.checkpoint_info(out)
+    assert info["train"]["total_steps"] == 6
+
+
+def test_the_training_command_checks_the_text_preset_arguments(tiny_text_cli, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        tiny_text_cli.main(["--preset", "tiny-text", "--out", str(tmp_path / "x.pt"), "--epochs", "2"])
+    assert exit_.value.code == 2 and "--steps" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        tiny_text_cli.main(["--preset", "vae", "--out", str(tmp_path / "x.pt"), "--half"])
+    assert exit_.value.code == 2 and "--half" in capsys.readouterr().err
