@@ -14,6 +14,12 @@ One module per concern, each readable in one sitting:
     inpainting   filling in a masked digit, on the sampling loop's after-step hook
     classifier   the reference digit classifier and the noise-aware one, one training loop
     metrics      digit-FID, confidence, recognised %, class accuracy
+    captions     notebook 10's captions: attributes measured on each digit, words, paraphrases, held-out combinations
+    text_encoder a word tokenizer (start token, padding, the null prompt) and a tiny transformer text encoder
+    autoencoder  the latent space: 28x28 digits <-> 4x7x7 latents of unit variance
+    text2img     the text-to-image model: a latent denoiser that reads the tokens through cross-attention
+    prompting    prompts bound to the model for the sampling loop, guidance on text, attention recording
+    text2img_bench  how well the text-to-image model follows its prompts (python -m course_utils.text2img_bench)
     pretrained   the shipped checkpoints in data/
     bench        the sampler benchmark (python -m course_utils.bench)
     train        the training command (python -m course_utils.train)

@@ -84,7 +84,7 @@ register(Exercise(
                      "The area is a count of ink pixels (brighter than mid-grey, x > 0), not the sum of the brightness."),
         KnownMistake("ink at x > 0.5 instead of mid-grey", lambda x: 2 * _ink(x, 0.5).flatten(1).sum(1) / _outline(_ink(x, 0.5)),
                      "Images are in [-1, 1], so mid-grey is 0: a pixel is ink where x > 0."),
-        KnownMistake("ink at (x + 1) / 2 > 0 (every pixel)", lambda x: 2 * _ink(x, -1.0).flatten(1).sum(1) / _outline(_ink(x, -1.0)),
+        KnownMistake("every pixel brighter than black counted as ink", lambda x: 2 * _ink(x, -1.0).flatten(1).sum(1) / _outline(_ink(x, -1.0)),
                      "Images are in [-1, 1], so mid-grey is 0: a pixel is ink where x > 0."),
         KnownMistake("only left-right neighbours in the outline", lambda x: _thickness(x, outline=_outline(_ink(x), vertical=False)),
                      "Count the outline's edges in both directions: between left-right neighbours and between up-down ones."),
