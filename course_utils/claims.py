@@ -41,7 +41,8 @@ def compare(name_a: str, a: float, sd_a: float, name_b: str, b: float, sd_b: flo
     head = f"{name_a}: {what} {fmt(a)} ± {scale * sd_a:.1f}, {name_b}: {fmt(b)} ± {scale * sd_b:.1f}"
     limit = NOISE_SDS * max(sd_a, sd_b) * scale
     if not beyond_noise(a, sd_a, b, sd_b):
-        return f"{head}; the same within the noise (the gap, {scale * abs(a - b):.1f}{gap_unit}, is under twice the larger sd, {limit:.1f})"
+        gap = f"{scale * abs(a - b):.1f}{gap_unit}"
+        return f"{head}; the same within the noise (the gap, {gap}, is under twice the larger sd, {limit:.1f})"
     better_a = (a < b) if lower_is_better else (a > b)
     winner, loser = (name_a, name_b) if better_a else (name_b, name_a)
     direction = "lower" if lower_is_better else "higher"
