@@ -135,6 +135,15 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+# Notebook 4's live run: a short run on a student's CPU, whose length (train_steps) the notebook sets from a
+# time budget. "live-v1" is the recipe of the course before 0.3, kept for the training benchmark's comparison
+# (python -m course_utils.train_bench); notebook 4 trains the last one.
+LIVE_RECIPES: dict[str, TrainConfig] = {
+    "live-v1": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
+                           ema_decay=0.995),
+}
+
+
 def eps_prediction_loss(
     model: nn.Module,
     x0: torch.Tensor,

@@ -124,7 +124,7 @@ def test_a_right_float_only_answer_hears_which_cases_it_gets_right():
 
 
 def test_the_var0_plus_n_beta_hint_states_the_scaling_correctly():
-    hint = next(m.hint for m in checks.core.EXERCISES["nb01.variance_after_steps"].mistakes if "nβ" in m.name)
+    hint = next(m.hint for m in checks.EXERCISES["nb01.variance_after_steps"].mistakes if "nβ" in m.name)
     assert "√(1−β)" in hint and "scaled by (1-β)" not in hint
 
 

@@ -34,7 +34,7 @@ def _later_snr(snr_db):  # cell 46
         print(f"{s[0]:+.1f} dB", int((s < -20).nonzero()[0]))
 
 
-LATER = {"nb02.alphas_cumprod": _later_abar, "nb02.q_sample": _later_q_sample, "nb02.snr_db": _later_snr}
+LATER = {"nb02.alphas_cumprod_from_betas": _later_abar, "nb02.q_sample": _later_q_sample, "nb02.snr_db": _later_snr}
 
 
 def _abar(t, s):
@@ -50,7 +50,7 @@ def _loop_product(betas):
 
 
 WRONG = {
-    "nb02.alphas_cumprod": [
+    "nb02.alphas_cumprod_from_betas": [
         (lambda betas: torch.cumprod(betas, 0), "You multiplied the β_t"),
         (lambda betas: torch.cumsum(1 - betas, 0), "running *sum*"),  # cumsum for cumprod
         (lambda betas: 1 - torch.cumsum(betas, 0), "not 1 minus a running sum"),
@@ -95,7 +95,7 @@ WRONG = {
 }
 
 CORRECT = {
-    "nb02.alphas_cumprod": [lambda betas: torch.cumprod(1 - betas, dim=0), lambda betas: torch.exp(torch.cumsum(torch.log1p(-betas), 0)),
+    "nb02.alphas_cumprod_from_betas": [lambda betas: torch.cumprod(1 - betas, dim=0), lambda betas: torch.exp(torch.cumsum(torch.log1p(-betas), 0)),
                             _loop_product],
     "nb02.q_sample": [
         lambda x0, t, s, noise: _abar(t, s).sqrt() * x0 + (1 - _abar(t, s)).sqrt() * noise,
@@ -107,7 +107,7 @@ CORRECT = {
 }
 
 FRAGMENTS = {
-    "nb02.alphas_cumprod": ["cumprod(1 - β", "cumprod(1 - betas", "cumprod(1-b", "∏(1 - β", "(1 − β_0)(1 − β_1)"],
+    "nb02.alphas_cumprod_from_betas": ["cumprod(1 - β", "cumprod(1 - betas", "cumprod(1-b", "∏(1 - β", "(1 − β_0)(1 − β_1)"],
     "nb02.q_sample": ["√ᾱ_t x₀", "√ᾱ_t x0", "√ᾱ_t·x_0", "√(1-ᾱ_t) ε", "√(1 − ᾱ_t)·noise", "abar.sqrt() * x0",
                       "(1 - abar).sqrt() * noise", "sqrt(abar_t) * x0", "sqrt(1 - abar_t) * noise"],
     "nb02.snr_db": ["10 · log10(ᾱ / (1 − ᾱ))", "10·log₁₀(ᾱ_t / (1−ᾱ_t))", "log10(a / (1 - a))", "log10(abar / (1 - abar))",
@@ -130,5 +130,5 @@ def test_an_unknown_wrong_answer_hears_at_which_steps_it_is_right():
 
 
 def test_alphas_cumprod_keeps_the_dtype_of_the_betas():
-    out, _ = check_table.run_check("nb02.alphas_cumprod", lambda b: torch.cumprod(1 - b.float(), 0))
+    out, _ = check_table.run_check("nb02.alphas_cumprod_from_betas", lambda b: torch.cumprod(1 - b.float(), 0))
     assert "case: cosine, T=50, float64" in out and "wrong dtype" in out

@@ -28,7 +28,7 @@ def _later_embedding(sinusoidal_timestep_embedding):  # cells 58, 65
     assert torch.allclose(sinusoidal_timestep_embedding(t_some, 32), unet_embedding(t_some, 32), atol=1e-5)
 
 
-LATER = {"nb03.x0_from_eps": _later_x0, "nb03.timestep_embedding": _later_embedding}
+LATER = {"nb03.predict_x0_from_eps": _later_x0, "nb03.sinusoidal_timestep_embedding": _later_embedding}
 
 
 def _col(values, t):
@@ -56,7 +56,7 @@ def _emb(t, dim, w=None, order="sin-cos"):
 
 
 WRONG = {
-    "nb03.x0_from_eps": [
+    "nb03.predict_x0_from_eps": [
         (lambda x_t, t, eps, s: (x_t + _s1(s, t) * eps) / _sa(s, t), "Sign error"),
         (lambda x_t, t, eps, s: x_t - _s1(s, t) * eps, "undo that scaling"),
         (lambda x_t, t, eps, s: (x_t - (1 - s.alphas_cumprod[t]).view(-1, 1, 1, 1) * eps) / s.alphas_cumprod[t].view(-1, 1, 1, 1),
@@ -72,7 +72,7 @@ WRONG = {
         (lambda x_t, t, eps, s: eps, "the argument `eps` itself"),
         (lambda x_t, t, eps, s: ((x_t - _s1(s, t) * eps) / _sa(s, t)).clamp(-1, 1), "Do not clip"),  # formerly passed
     ],
-    "nb03.timestep_embedding": [
+    "nb03.sinusoidal_timestep_embedding": [
         (lambda t, dim: _emb(t, dim, order="cos-sin"), "Sines first"),
         (lambda t, dim: torch.stack([torch.sin(t.float()[:, None] * _w(dim)), torch.cos(t.float()[:, None] * _w(dim))], 2)
          .reshape(len(t), dim), "interleaving"),
@@ -88,21 +88,21 @@ WRONG = {
 }
 
 CORRECT = {
-    "nb03.x0_from_eps": [
+    "nb03.predict_x0_from_eps": [
         lambda x_t, t, eps, s: (x_t - _s1(s, t) * eps) / _sa(s, t),
         lambda x_t, t, eps, s: (x_t - (1 - s.alphas_cumprod[t]).sqrt().reshape(-1, 1, 1, 1) * eps)
         / s.alphas_cumprod[t].sqrt().reshape(-1, 1, 1, 1),
     ],
-    "nb03.timestep_embedding": [
+    "nb03.sinusoidal_timestep_embedding": [
         lambda t, dim: _emb(t, dim),
         lambda t, dim: _emb(t, dim, w=10_000.0 ** (-torch.arange(dim // 2).float() / (dim // 2))),
     ],
 }
 
 FRAGMENTS = {
-    "nb03.x0_from_eps": ["(x_t − √(1−ᾱ_t) ε) / √ᾱ_t", "x_t − √(1−ᾱ_t) ε", "x_t - √(1 - ᾱ_t)·eps",
+    "nb03.predict_x0_from_eps": ["(x_t − √(1−ᾱ_t) ε) / √ᾱ_t", "x_t − √(1−ᾱ_t) ε", "x_t - √(1 - ᾱ_t)·eps",
                          "x_t - sqrt(1 - abar_t) * eps", "(x_t - sqrt_one_minus", "x_t - sqrt_one_minus_abar * eps"],
-    "nb03.timestep_embedding": ["exp(-ln(10000)", "exp(-math.log(10000", "exp(-math.log(10_000", "10000^(-i", "10000**(-i",
+    "nb03.sinusoidal_timestep_embedding": ["exp(-ln(10000)", "exp(-math.log(10000", "exp(-math.log(10_000", "10000^(-i", "10000**(-i",
                                 "10000 ** (-i", "t.float()[:, None] * w"],
 }
 
@@ -111,5 +111,5 @@ def test_an_unknown_scaling_mistake_hears_how_the_factor_changes_with_t():
     def divided_twice(x_t, t, eps, s):  # an invented mistake, not in the registry
         return (x_t - _s1(s, t) * eps) / _sa(s, t) ** 3
 
-    out, _ = check_table.run_check("nb03.x0_from_eps", divided_twice)
+    out, _ = check_table.run_check("nb03.predict_x0_from_eps", divided_twice)
     assert "the multiple changes" in out and "at t = 0" in out and "at t = 999" in out

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from course_utils import samplers, schedules
-from course_utils.checks.core import EXERCISES
+from course_utils.checks import EXERCISES
 
 _S = schedules.make_schedule("linear", 1000)
 

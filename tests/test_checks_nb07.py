@@ -4,7 +4,7 @@ hint that names it and never gives the formula; right answers in several styles 
 import torch
 
 from course_utils import guidance, inpainting, schedules
-from course_utils.checks.core import EXERCISES
+from course_utils.checks import EXERCISES
 
 _S = schedules.make_schedule("linear", 1000)
 

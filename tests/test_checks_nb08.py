@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from course_utils import metrics
-from course_utils.checks.core import EXERCISES
+from course_utils.checks import EXERCISES
 
 _features_a = torch.randn(200, 16) * 2 + 1  # float32, as classify() gives them
 _features_b = torch.randn(200, 16) * 2

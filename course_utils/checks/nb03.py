@@ -7,7 +7,7 @@ import math
 import torch
 
 from .. import forward, model, schedules
-from .core import Case, Exercise, KnownMistake, per_image, register, run_check
+from .registry import Case, Exercise, KnownMistake, per_image, register
 
 _g = torch.Generator().manual_seed(1234)
 _x = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1  # images in [-1, 1]
@@ -38,9 +38,9 @@ def _a(t):
 
 
 register(Exercise(
-    "nb03.x0_from_eps", "03_learning_to_denoise", "predict_x0_from_eps", "recovering the image from predicted noise",
-    "medium", forward.predict_x0_from_eps, check="check_x0_from_eps",
-    cases=_x0_cases,
+    "nb03.predict_x0_from_eps", "03_learning_to_denoise", "predict_x0_from_eps", "recovering the image from predicted noise",
+    "medium", forward.predict_x0_from_eps,
+    cases=_x0_cases, aliases=("nb03.x0_from_eps",),
     mistakes=(
         KnownMistake("the noise added instead of subtracted", lambda x, t, e, s: (x + _s1(t) * e) / _sa(t),
                      "Sign error: x_t *contains* the scaled noise, so take it away before undoing the image's scaling."),
@@ -75,11 +75,6 @@ register(Exercise(
 ))
 
 
-def check_x0_from_eps(predict_x0_from_eps):
-    """Check ``predict_x0_from_eps(x_t, t, eps, schedule) -> x0_hat``."""
-    return run_check("nb03.x0_from_eps", predict_x0_from_eps)
-
-
 def _freqs(dim, sign=-1.0, denominator=None, start=0, log=math.log):
     half = dim // 2
     return torch.exp(sign * log(10_000.0) * torch.arange(start, start + half).float() / (denominator or half))
@@ -95,9 +90,9 @@ def _embed(t, dim, **kw):
 
 
 register(Exercise(
-    "nb03.timestep_embedding", "03_learning_to_denoise", "sinusoidal_timestep_embedding",
+    "nb03.sinusoidal_timestep_embedding", "03_learning_to_denoise", "sinusoidal_timestep_embedding",
     "telling the network which step it is on", "medium", model.sinusoidal_timestep_embedding,
-    check="check_timestep_embedding",
+    aliases=("nb03.timestep_embedding",),
     cases=lambda: [Case((torch.tensor([0, 1, 10, 999]), 16), label="dim=16", items=("t = 0", "t = 1", "t = 10", "t = 999")),
                    Case((torch.tensor([5, 500]), 64), label="dim=64", items=("t = 5", "t = 500"))],
     mistakes=(
@@ -128,8 +123,3 @@ register(Exercise(
     ),
     generic_hint="Print your frequencies for dim = 8: they must start at 1 and fall towards 1/10000.",
 ))
-
-
-def check_timestep_embedding(sinusoidal_timestep_embedding):
-    """Check ``sinusoidal_timestep_embedding(t, dim) -> (B, dim)``: sines then cosines."""
-    return run_check("nb03.timestep_embedding", sinusoidal_timestep_embedding)

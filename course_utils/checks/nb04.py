@@ -7,7 +7,7 @@ import torch
 from .. import training
 from ..model import TinyUNet, UNetConfig
 from ..schedules import make_schedule
-from .core import Case, Exercise, KnownError, KnownMistake, per_image, register, run_check
+from .registry import Case, Exercise, KnownError, KnownMistake, per_image, register
 
 _g = torch.Generator().manual_seed(4321)
 _schedule = make_schedule("linear", 1000)
@@ -54,7 +54,7 @@ def _reaches_the_weights(loss, model, *_):
 
 register(Exercise(
     "nb04.eps_prediction_loss", "04_training_a_tiny_ddpm", "eps_prediction_loss", "the ε-prediction objective (Algorithm 1)",
-    "medium", training.eps_prediction_loss, check="check_eps_prediction_loss",
+    "medium", training.eps_prediction_loss,
     cases=_loss_cases,
     mistakes=(
         KnownMistake("compared with x0 instead of the noise", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - x0) ** 2).mean(),
@@ -93,14 +93,9 @@ register(Exercise(
 ))
 
 
-def check_eps_prediction_loss(eps_prediction_loss):
-    """Check ``eps_prediction_loss(model, x0, t, noise, schedule) -> scalar loss tensor`` that can be back-propagated."""
-    return run_check("nb04.eps_prediction_loss", eps_prediction_loss)
-
-
 register(Exercise(
     "nb04.ema_step", "04_training_a_tiny_ddpm", "ema_step", "the exponential moving average of the weights", "easy",
-    training.ema_step, check="check_ema_step",
+    training.ema_step,
     cases=lambda: [Case((_average, _value, 0.9), label="decay 0.9"), Case((_average, _value, 0.999), label="decay 0.999"),
                    Case((_average[0], _value[0], 0.0), label="decay 0 (no memory)"),
                    Case((_average, _value, 1.0), label="decay 1 (never moves)"),
@@ -122,8 +117,3 @@ register(Exercise(
     ),
     type_hint="Return a tensor (do not convert with `float(...)` or `.item()`): the cell below calls `.item()` on it.",
 ))
-
-
-def check_ema_step(ema_step):
-    """Check ``ema_step(average, value, decay) -> a new tensor``."""
-    return run_check("nb04.ema_step", ema_step)

@@ -6,7 +6,7 @@ import torch
 
 from .. import samplers, schedules
 from ..schedules import cosine_betas, linear_betas, make_schedule
-from .core import Case, Exercise, KnownMistake, register, run_check
+from .registry import Case, Exercise, KnownMistake, register
 
 _g = torch.Generator().manual_seed(4321)
 _schedule = make_schedule("linear", 1000)
@@ -31,7 +31,7 @@ def _abar_next(betas: torch.Tensor) -> torch.Tensor:
 register(Exercise(
     "nb05.posterior_variance", "05_sampling_with_ddpm", "posterior_variance",
     "the variance σ_t² = β̃_t of the fresh noise in a DDPM step", "easy", schedules.posterior_variance,
-    check="check_posterior_variance",
+
     cases=lambda: [Case((linear_betas(1000).float(),), label="linear schedule, T = 1000"),
                    Case((cosine_betas(50).float(),), label="cosine schedule, T = 50"),
                    Case((torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5]),), label="five made-up betas"),
@@ -60,11 +60,6 @@ register(Exercise(
 ))
 
 
-def check_posterior_variance(posterior_variance):
-    """Check ``posterior_variance(betas) -> (T,) tensor`` of β̃_t."""
-    return run_check("nb05.posterior_variance", posterior_variance)
-
-
 def _ddpm_cases():
     x_t = _x0 * 0.5 + _eps * 0.8
     return [Case((x_t, 1, _eps, _schedule, _z), label="t = 1"), Case((x_t, 500, _eps, _schedule, _z), label="t = 500"),
@@ -86,7 +81,7 @@ def _std(s, t):
 
 register(Exercise(
     "nb05.ddpm_step", "05_sampling_with_ddpm", "ddpm_step", "one ancestral sampling step (Algorithm 2, line 4)", "medium",
-    samplers.ddpm_step, check="check_ddpm_step",
+    samplers.ddpm_step,
     cases=_ddpm_cases,
     mistakes=(
         KnownMistake("the fresh noise left out", lambda x, t, e, s, z: _mean(x, t, e, s),
@@ -116,8 +111,3 @@ register(Exercise(
     ),
     generic_hint="Compare your code with the formula above term by term: the bracket, what divides it, and the noise term.",
 ))
-
-
-def check_ddpm_step(ddpm_step):
-    """Check ``ddpm_step(x_t, t, eps, schedule, z) -> x_{t-1}`` for an int t."""
-    return run_check("nb05.ddpm_step", ddpm_step)

@@ -6,7 +6,7 @@ import torch
 
 from .. import samplers
 from ..schedules import linear_betas, make_schedule, schedule_from_betas
-from .core import Case, Exercise, KnownMistake, register, run_check
+from .registry import Case, Exercise, KnownMistake, register
 
 _g = torch.Generator().manual_seed(2468)
 _schedule = make_schedule("linear", 1000)
@@ -35,7 +35,7 @@ def _shrink(at, ap):
 
 register(Exercise(
     "nb06.ddim_sigma", "06_ddim_fast_deterministic_sampling", "ddim_sigma",
-    "σ(η), DDIM's fresh-noise level (Eq. 16 of Song et al. 2021)", "medium", samplers.ddim_sigma, check="check_ddim_sigma",
+    "σ(η), DDIM's fresh-noise level (Eq. 16 of Song et al. 2021)", "medium", samplers.ddim_sigma,
     cases=_sigma_cases,
     mistakes=(
         KnownMistake("σ² for σ", lambda at, ap, eta: eta**2 * _ratio(at, ap) * _shrink(at, ap),
@@ -71,11 +71,6 @@ register(Exercise(
 ))
 
 
-def check_ddim_sigma(ddim_sigma):
-    """Check ``ddim_sigma(abar_t, abar_prev, eta) -> σ`` (a 0-d tensor) for 0-d tensors abar_t, abar_prev."""
-    return run_check("nb06.ddim_sigma", ddim_sigma)
-
-
 def _ddim_cases():
     x_t = _x0 * 0.6 + _eps * 0.8
     a_t, a_prev = _schedule.alphas_cumprod[600], _schedule.alphas_cumprod[400]
@@ -100,7 +95,7 @@ def _step(x, e, a, ap, eta, z, x0=_x0_hat, direction=None, noise=None):
 
 register(Exercise(
     "nb06.ddim_step", "06_ddim_fast_deterministic_sampling", "ddim_step", "one DDIM update and the meaning of η", "hard",
-    samplers.ddim_step, check="check_ddim_step",
+    samplers.ddim_step,
     cases=_ddim_cases,
     mistakes=(
         KnownMistake("η ignored (the deterministic step for every η)",
@@ -136,11 +131,6 @@ register(Exercise(
 ))
 
 
-def check_ddim_step(ddim_step):
-    """Check ``ddim_step(x_t, eps, abar_t, abar_prev, eta, z) -> x_prev``."""
-    return run_check("nb06.ddim_step", ddim_step)
-
-
 def _flat_cos(a, b):
     fa, fb = a.flatten(1), b.flatten(1)
     return ((fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1))).view(-1, 1, 1, 1)
@@ -168,7 +158,7 @@ _ANGLE_ITEMS = ("pair 0", "pair 1", "pair 2")
 
 register(Exercise(
     "nb06.slerp", "06_ddim_fast_deterministic_sampling", "slerp", "spherical interpolation between two noises", "medium",
-    samplers.slerp, check="check_slerp",
+    samplers.slerp,
     cases=lambda: [Case((_z0, _z1, 0.3), label="α = 0.3", items=_ANGLE_ITEMS), Case((_z0, _z1, 0.5), label="α = 0.5", items=_ANGLE_ITEMS),
                    Case((_z0, _z1, 0.0), label="α = 0 gives z0", items=_ANGLE_ITEMS),
                    Case((_z0, _z1, 1.0), label="α = 1 gives z1", items=_ANGLE_ITEMS)],
@@ -203,11 +193,6 @@ register(Exercise(
 ))
 
 
-def check_slerp(slerp):
-    """Check ``slerp(z0, z1, alpha) -> tensor like z0`` (angle per image of the batch)."""
-    return run_check("nb06.slerp", slerp)
-
-
 def _second_order_cases():
     g = torch.Generator().manual_seed(606)
     x0_hat, x0_hat_prev = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1, torch.rand(4, 1, 28, 28, generator=g) * 2 - 1
@@ -225,7 +210,7 @@ def _line(x0, x0p, h, hp, base=None, weight=None):
 
 register(Exercise(
     "nb06.second_order_x0", "06_ddim_fast_deterministic_sampling", "second_order_x0",
-    "DPM-Solver++(2M)'s second-order correction of x̂₀", "medium", samplers.second_order_x0, check="check_second_order_x0",
+    "DPM-Solver++(2M)'s second-order correction of x̂₀", "medium", samplers.second_order_x0,
     cases=_second_order_cases,
     mistakes=(
         KnownMistake("the line taken at the end of the step", lambda x0, x0p, h, hp: _line(x0, x0p, h, hp, weight=h / hp),
@@ -247,8 +232,3 @@ register(Exercise(
     generic_hint="Check the special cases: the same prediction twice needs no correction at all, and doubling the step "
                  "ahead doubles the correction.",
 ))
-
-
-def check_second_order_x0(second_order_x0):
-    """Check ``second_order_x0(x0_hat, x0_hat_prev, h, h_prev) -> D`` for (B, 1, 28, 28) predictions and 0-d steps."""
-    return run_check("nb06.second_order_x0", second_order_x0)

@@ -6,7 +6,7 @@ import torch
 
 from .. import guidance, inpainting
 from ..schedules import make_schedule
-from .core import Case, Exercise, KnownError, KnownMistake, per_image, register, run_check
+from .registry import Case, Exercise, KnownError, KnownMistake, per_image, register
 
 _g = torch.Generator().manual_seed(2024)
 _schedule = make_schedule("linear", 1000)
@@ -22,7 +22,7 @@ _AT_W = ("Check your formula at w = 0 (it must give eps_uncond) and at w = 1 (it
 
 register(Exercise(
     "nb07.guided_eps", "07_conditioning_and_guidance", "guided_eps", "classifier-free guidance, w = 1 meaning no guidance",
-    "easy", guidance.guided_eps, check="check_guided_eps",
+    "easy", guidance.guided_eps,
     cases=lambda: [Case((_eps, _z, 3.0), label="w = 3"), Case((_eps, _z, 1.0), label="w = 1"), Case((_eps, _z, 0.0), label="w = 0")],
     mistakes=(
         KnownMistake("the other convention (w = 0 meaning no guidance)", lambda c, u, w: c + w * (c - u),
@@ -47,11 +47,6 @@ register(Exercise(
 ))
 
 
-def check_guided_eps(guided_eps):
-    """Check ``guided_eps(eps_cond, eps_uncond, scale)`` (classifier-free guidance, w = 1 no guidance)."""
-    return run_check("nb07.guided_eps", guided_eps)
-
-
 def _noise_std(t):
     return per_image(_schedule.sqrt_one_minus_alphas_cumprod, t)
 
@@ -59,7 +54,7 @@ def _noise_std(t):
 register(Exercise(
     "nb07.classifier_guided_eps", "07_conditioning_and_guidance", "classifier_guided_eps",
     "classifier guidance: nudging ε with a noise-aware classifier's gradient", "medium", guidance.classifier_guided_eps,
-    check="check_classifier_guided_eps",
+
     cases=lambda: [Case((_eps, _grad, _t, _schedule, 3.0), label="s = 3, t = 0, 250, 600, 999", items=_T_ITEMS),
                    Case((_eps[:1], _grad[:1], _t[2:3], _schedule, 10.0), label="one image, s = 10"),
                    Case((_eps, _grad, _t, _schedule, 0.0), label="s = 0")],
@@ -91,11 +86,6 @@ register(Exercise(
 ))
 
 
-def check_classifier_guided_eps(classifier_guided_eps):
-    """Check ``classifier_guided_eps(eps, grad_log_prob, t, schedule, scale)`` (Eq. 14 of Dhariwal & Nichol 2021)."""
-    return run_check("nb07.classifier_guided_eps", classifier_guided_eps)
-
-
 def _merge_cases():
     g = torch.Generator().manual_seed(11)
     generated = torch.randn(4, 1, 28, 28, generator=g)
@@ -110,7 +100,7 @@ _MASK = "mask = 1 marks the known pixels (taken from x_known_t), mask = 0 the on
 
 register(Exercise(
     "nb07.inpaint_merge", "07_conditioning_and_guidance", "inpaint_merge", "inpainting: keeping the known pixels at every step",
-    "easy", inpainting.inpaint_merge, check="check_inpaint_merge",
+    "easy", inpainting.inpaint_merge,
     cases=_merge_cases,
     mistakes=(
         KnownMistake("the two images swapped", lambda x, k, m: m * x + (1 - m) * k,
@@ -135,8 +125,3 @@ register(Exercise(
     ),
     generic_hint=_MASK,
 ))
-
-
-def check_inpaint_merge(inpaint_merge):
-    """Check ``inpaint_merge(x_generated, x_known_t, mask)``: known pixels from x_known_t, the rest from x_generated."""
-    return run_check("nb07.inpaint_merge", inpaint_merge)

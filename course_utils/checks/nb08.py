@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import metrics
-from .core import Case, Exercise, KnownError, KnownMistake, register, run_check
+from .registry import Case, Exercise, KnownError, KnownMistake, register
 
 _F64 = torch.float64
 
@@ -26,7 +26,7 @@ def _centred(f):
 
 register(Exercise(
     "nb08.gaussian_stats", "08_measuring_what_we_made", "gaussian_stats", "fitting a Gaussian to features: mean and covariance",
-    "easy", metrics.gaussian_stats, check="check_gaussian_stats",
+    "easy", metrics.gaussian_stats,
     cases=_stats_cases,
     mistakes=(
         KnownMistake("divided by N instead of N − 1", lambda f: (f.double().mean(0), _centred(f).T @ _centred(f) / f.shape[0]),
@@ -51,11 +51,6 @@ register(Exercise(
     dtype_hint="The text asks for float64: convert the features with `.double()` first (the next step takes matrix "
                "square roots, which float32 makes inaccurate).",
 ))
-
-
-def check_gaussian_stats(gaussian_stats):
-    """Check ``gaussian_stats(features) -> (mu (d,), cov (d, d))`` in float64, for float32 and float64 features (N, d)."""
-    return run_check("nb08.gaussian_stats", gaussian_stats)
 
 
 def _fd_cases():
@@ -84,7 +79,7 @@ _MATRIX_ROOT = ("The square roots are *matrix* square roots (e.g. via torch.lina
 
 register(Exercise(
     "nb08.frechet_distance", "08_measuring_what_we_made", "frechet_distance", "the Fréchet distance between two Gaussians",
-    "hard", metrics.frechet_distance, check="check_frechet_distance",
+    "hard", metrics.frechet_distance,
     cases=_fd_cases,
     mistakes=(
         KnownMistake("the mean term left out", lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, mean=False),
@@ -123,8 +118,3 @@ register(Exercise(
     atol=1e-6,
     rtol=1e-5,
 ))
-
-
-def check_frechet_distance(frechet_distance):
-    """Check ``frechet_distance(mu1, cov1, mu2, cov2) -> float``."""
-    return run_check("nb08.frechet_distance", frechet_distance)

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from .. import autoencoder, captions, text2img, text_encoder
-from .core import Case, Exercise, KnownError, KnownMistake, register, run_check
+from .registry import Case, Exercise, KnownError, KnownMistake, register
 
 NOTEBOOK = "10_text_to_image"
 
@@ -74,7 +74,7 @@ _BAR = ("Test your function on a long bar of known width w (the drawn cases here
 
 register(Exercise(
     "nb10.stroke_thickness", NOTEBOOK, "stroke_thickness", "measuring a caption attribute: stroke thickness from area and outline",
-    "medium", captions.stroke_thickness, check="check_stroke_thickness",
+    "medium", captions.stroke_thickness,
     cases=_thickness_cases,
     mistakes=(
         KnownMistake("area over outline, without the factor", lambda x: _thickness(x, factor=1.0),
@@ -108,10 +108,6 @@ register(Exercise(
 ))
 
 
-def check_stroke_thickness(stroke_thickness):
-    """Check ``stroke_thickness(images) -> (N,)``, the stroke width 2 A / P of each image (N, 1, 28, 28) in [-1, 1]."""
-    return run_check("nb10.stroke_thickness", stroke_thickness)
-
 
 # ----------------------------------------------------------------------------- padding and the null prompt
 
@@ -134,7 +130,7 @@ _ORDER = "Each row is: the start token, then the prompt's words in order, then p
 
 register(Exercise(
     "nb10.pad_token_ids", NOTEBOOK, "pad_token_ids", "tokens: the start token, padding, the null prompt",
-    "easy", text_encoder.pad_token_ids, check="check_pad_token_ids",
+    "easy", text_encoder.pad_token_ids,
     cases=_pad_cases,
     mistakes=(
         KnownMistake("no start token", lambda w, n, s, p: _rows(w, n, p, lambda ids: ids),
@@ -170,10 +166,6 @@ register(Exercise(
 ))
 
 
-def check_pad_token_ids(pad_token_ids):
-    """Check ``pad_token_ids(word_ids, length, start_id, pad_id) -> (B, length)`` long token ids."""
-    return run_check("nb10.pad_token_ids", pad_token_ids)
-
 
 # ----------------------------------------------------------------------------- cross-attention weights
 
@@ -200,7 +192,7 @@ _ROWS = ("Check two things on your result: each query's weights over the keys su
 
 register(Exercise(
     "nb10.attention_weights", NOTEBOOK, "attention_weights", "cross-attention: which token each position reads, padding left out",
-    "medium", text2img.attention_weights, check="check_attention_weights",
+    "medium", text2img.attention_weights,
     cases=_attention_cases,
     mistakes=(
         KnownMistake("the scores not scaled", lambda q, k, p: _masked(_scores(q, k, False), p).softmax(-1),
@@ -240,10 +232,6 @@ register(Exercise(
 ))
 
 
-def check_attention_weights(attention_weights):
-    """Check ``attention_weights(queries, keys, padding) -> (B, N, L)`` (scaled dot-product weights, padding masked)."""
-    return run_check("nb10.attention_weights", attention_weights)
-
 
 # ----------------------------------------------------------------------------- the latent scale factor
 
@@ -260,7 +248,7 @@ _ONE = "One number for the whole set of latents, so that the scaled latents have
 
 register(Exercise(
     "nb10.latent_scale_factor", NOTEBOOK, "latent_scale_factor", "latent scaling: unit-variance latents for the flow",
-    "easy", autoencoder.latent_scale_factor, check="check_latent_scale_factor",
+    "easy", autoencoder.latent_scale_factor,
     cases=_scale_cases,
     mistakes=(
         KnownMistake("the standard deviation itself", lambda z: z.float().std(),
@@ -288,7 +276,3 @@ register(Exercise(
     rtol=2e-3,  # the unbiased and the biased standard deviation both pass
 ))
 
-
-def check_latent_scale_factor(latent_scale_factor):
-    """Check ``latent_scale_factor(latents) -> 0-d tensor``, the number that gives the latents unit variance."""
-    return run_check("nb10.latent_scale_factor", latent_scale_factor)
