@@ -54,7 +54,7 @@ RECIPES: dict[str, Recipe] = {
     "autoencoder": Recipe("autoencoder", "data/autoencoder_mnist.pt",
                           (Stage(("--epochs", "12", "--half"), "12 epochs, seed 0, stored in float16"),)),
     "text2img": Recipe("mnist-text", "data/text2img_mnist.pt", (
-        Stage(("--steps", "14000"), "14,000 steps, constant lr 1e-3, seed 0"),
+        Stage(("--steps", "10000"), "10,000 steps, constant lr 1e-3, seed 0"),
         Stage(("--lr-decay", "cosine", "--steps", "8000", "--half"),
               "8,000 steps, lr 1e-3 decayed to 0 by a cosine; stored in float16"),
     )),
@@ -66,11 +66,11 @@ RECIPES: dict[str, Recipe] = {
     # notebook 9's flow-matching model: the unconditional model's first stages, step for step, with the
     # velocity objective, so the two can be compared at equal training steps (MODEL_CARD.md)
     "flow": Recipe("mnist-flow", "data/flow_mnist.pt", (
-        Stage(("--steps", "14000"), "14,000 steps, constant lr 1e-3, seed 0"),
+        Stage(("--steps", "10000"), "10,000 steps, constant lr 1e-3, seed 0"),
         Stage(("--lr-decay", "cosine", "--steps", "16000"), "16,000 steps, lr 1e-3 decayed to 0 by a cosine"),
     )),
     "uncond": Recipe("mnist-uncond", "data/ddpm_mnist_uncond.pt", (
-        Stage(("--steps", "14000"), "14,000 steps, constant lr 1e-3, seed 0"),
+        Stage(("--steps", "10000"), "10,000 steps, constant lr 1e-3, seed 0"),
         Stage(("--lr-decay", "cosine", "--steps", "16000"), "16,000 steps, lr 1e-3 decayed to 0 by a cosine"),
         Stage((*_COSINE_FROM_5E4, "--seed", "1", "--steps", "20000"), "20,000 steps from lr 5e-4, seed 1"),
         Stage((*_COSINE_FROM_5E4, "--seed", "2", "--steps", "18000"), "18,000 steps from lr 5e-4, seed 2"),
