@@ -54,9 +54,9 @@ RECIPES: dict[str, Recipe] = {
     "autoencoder": Recipe("autoencoder", "data/autoencoder_mnist.pt",
                           (Stage(("--epochs", "12", "--half"), "12 epochs, seed 0, stored in float16"),)),
     "text2img": Recipe("mnist-text", "data/text2img_mnist.pt", (
-        Stage(("--steps", "10000"), "10,000 steps, constant lr 1e-3, seed 0"),
-        Stage(("--lr-decay", "cosine", "--steps", "8000", "--half"),
-              "8,000 steps, lr 1e-3 decayed to 0 by a cosine; stored in float16"),
+        Stage(("--steps", "8000"), "8,000 steps, constant lr 1e-3, seed 0"),
+        Stage(("--lr-decay", "cosine", "--steps", "6000", "--half"),
+              "6,000 steps, lr 1e-3 decayed to 0 by a cosine; stored in float16"),
     )),
     "cond": Recipe("mnist-cond", "data/ddpm_mnist_cond.pt", (
         Stage(("--steps", "6000"), "6,000 steps, constant lr 1e-3, seed 0"),

@@ -57,7 +57,7 @@ class TextToImageConfig(StoredConfig):
 
     latent_channels: int = 4
     latent_size: int = 7
-    channels: int = 48  # C, the denoiser's width
+    channels: int = 32  # C, the denoiser's width
     num_blocks: int = 4  # residual blocks, each followed by cross-attention
     time_embedding_dim: int = 32
     groups: int = 8  # GroupNorm groups

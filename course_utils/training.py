@@ -126,7 +126,7 @@ PRESETS: dict[str, TrainConfig] = {
                               objective="flow", time_sampling="logit-normal"),
     # Notebook 10's text-to-image model: a latent denoiser that reads captions, trained with flow matching
     # in the latent space of data/autoencoder_mnist.pt (train that first: `python -m course_utils.recipes autoencoder`)
-    "mnist-text": TrainConfig(model=TextToImageConfig(), train_steps=10_000, objective="flow",
+    "mnist-text": TrainConfig(model=TextToImageConfig(), train_steps=8_000, objective="flow",
                               time_sampling="logit-normal", label_dropout=0.1),
     "mnist-uncond-gpu": TrainConfig(model=MODEL_PRESETS["gpu"], train_steps=40_000, lr=2e-4),
     "mnist-cond-gpu": TrainConfig(
