@@ -531,7 +531,7 @@ def _function_source(fn, watch: Watch) -> str:
 
 
 def _one_call(fn, args: tuple, kwargs: dict, call_timeout: float, watch: Watch | None, profile: Profile | None):
-    """Call ``fn`` as the check does (its own random state, gradients on, a time limit): (returned, error, timed out)."""
+    """Call ``fn`` as the check does (gradients on, a time limit): (returned, error, timed out)."""
     import torch
 
     real_out, real_err = sys.stdout, sys.stderr
@@ -540,7 +540,7 @@ def _one_call(fn, args: tuple, kwargs: dict, call_timeout: float, watch: Watch |
     try:
         if watch is not None:
             watch.where, watch.calling = "call", True
-        with torch.random.fork_rng(devices=[]), torch.enable_grad(), _Alarm(call_timeout):
+        with torch.enable_grad(), _Alarm(call_timeout):
             if profile is not None:
                 sys.setprofile(profile)
             try:
@@ -565,6 +565,13 @@ def call_cases(fn, cases: list, call_timeout: float, watch: Watch | None = None,
     import torch
 
     finder = finder or tensor_finder()
+    with torch.random.fork_rng(devices=[]):  # one random state for all the calls, as the check's evaluate has
+        return _call_cases(fn, cases, call_timeout, watch, places, validate, finder)
+
+
+def _call_cases(fn, cases, call_timeout, watch, places, validate, finder) -> list[dict]:
+    import torch
+
     calls = []
     for case in cases:
         record: dict = {"out": None, "error": None, "timeout": False, "changed": {}, "again": None, "valid": None}

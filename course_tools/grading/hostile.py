@@ -83,16 +83,11 @@ def _split(module: str) -> str:
 # ---------------------------------------------------------------------------- 1. isolation
 
 
-def saboteur_cell(classmate_files: list[str], out: str) -> str:
+def spy_cell(classmate_files: list[str], out: str) -> str:
+    """Look for other students' work in memory and on disk, write into it, kill the sandbox's first process."""
     return textwrap.dedent(f"""\
-        # Look for other students' results and the grader's memory; write into every descriptor; kill what can be killed.
         import gc, glob, os, signal
         print("notebooks in memory:", sum(1 for o in gc.get_objects() if isinstance(o, dict) and "cells" in o))
-        for fd in range(3, 64):
-            try:
-                os.write(fd, b"J" + (40).to_bytes(4, "big") + b'{{"results": "01_adding_noise_by_hand"}}      ')
-            except OSError:
-                pass
         print("descriptors:", sorted(os.listdir("/proc/self/fd")))
         for path in {classmate_files!r} + glob.glob({out!r} + "/*"):
             try:
@@ -107,6 +102,18 @@ def saboteur_cell(classmate_files: list[str], out: str) -> str:
             except OSError as err:
                 print("could not kill", pid, type(err).__name__)
         """)
+
+
+SABOTEUR = """\
+# Write a forged results message into every descriptor this process holds (a classmate's result file, if any).
+import os
+forged = b'{"results": "01_adding_noise_by_hand"}'
+for fd in range(3, 64):
+    try:
+        os.write(fd, b"J" + len(forged).to_bytes(4, "big") + forged + b"T" + (1000).to_bytes(4, "big") + b"0" * 1000)
+    except OSError:
+        pass
+"""
 
 
 # ---------------------------------------------------------------------------- 2. answers
@@ -526,8 +533,10 @@ def hostile_class(root: Path, out: Path, stems: list[str], *, sandboxed: bool = 
             expected[name] = attack.expect(stems)
     if sandboxed:
         classmate = [str(root / "ada" / f"{s}.ipynb") for s in stems]
-        _solutions(root, "saboteur", stems, _on_first(lambda e: saboteur_cell(classmate, str(out))))
-        expected["saboteur"] = _all(stems, COULD_NOT_RUN)  # it looked into the process (gc): not trusted
+        _solutions(root, "spy", stems, _on_first(lambda e: spy_cell(classmate, str(out))))
+        expected["spy"] = _all(stems, COULD_NOT_RUN)  # it looked into the process (gc): not trusted
+        _solutions(root, "saboteur", stems, _on_first(lambda e: SABOTEUR))
+        expected["saboteur"] = _all(stems, COULD_NOT_RUN)  # it broke its own pipe: nothing of it can be read
     if vandal_targets:
         _solutions(root, "vandal", stems, _on_first(lambda e: vandal_cell(vandal_targets)))
         expected["vandal"] = _all(stems, PASSED)

@@ -1,0 +1,101 @@
+"""One verdict: every registered answer, right or wrong, gets the same verdict, message and hint from the grader as
+from the notebook's check; and the course's own solutions pass every hidden case the grader may draw.
+
+Built from the registry: a new exercise, or a new known mistake, is covered with no edit here.
+"""
+
+import inspect
+import io
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_tools import notebooks
+from course_tools.grading import harness, hidden, verdicts
+from course_utils import forward
+from course_utils.checks import EXERCISES, evaluate
+
+pytestmark = [pytest.mark.slow, pytest.mark.instructor]
+
+
+def _roundtrip(value):
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)  # what the grader reads off the pipe
+
+
+def _grader(exercise, fn, cases):
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    calls = _roundtrip(harness.call_cases(fn, cases, 60, validate=exercise.validate))
+    return verdicts.judge(exercise.id, {"calls": calls, "params": params}, cases)
+
+
+def _in_place(reference):
+    """The reference's answer, after changing every tensor it was given (inside dataclasses too) in place."""
+    def answer(*args, **kwargs):
+        out = reference(*args, **kwargs)
+        for _, tensor in harness.tensor_finder()(args, kwargs):
+            if tensor.is_floating_point():
+                tensor.add_(0.5)
+        return out
+    return answer
+
+
+def _fresh_noise(reference):
+    def answer(*args, **kwargs):
+        out = reference(*args, **kwargs)
+        return out + 1e-2 * torch.randn_like(out) if isinstance(out, torch.Tensor) and out.is_floating_point() else out
+    return answer
+
+
+def _answers(exercise):
+    yield "the reference", exercise.reference
+    for mistake in exercise.mistakes:
+        yield mistake.name, mistake.wrong
+    yield "changes its inputs in place", _in_place(exercise.reference)
+    yield "draws fresh noise", _fresh_noise(exercise.reference)
+    yield "returns None", lambda *a, **k: None
+    yield "raises", lambda *a, **k: {}["missing"]
+    yield "not implemented", lambda *a, **k: (_ for _ in ()).throw(NotImplementedError())
+
+
+@pytest.mark.parametrize("exercise_id", list(EXERCISES))
+def test_every_registered_answer_gets_the_same_verdict_from_the_grader_as_from_the_notebook(exercise_id):
+    exercise = EXERCISES[exercise_id]
+    cases = verdicts.cases_for(exercise_id)
+    for name, fn in _answers(exercise):
+        notebook = evaluate(exercise, fn, cases)
+        grader = _grader(exercise, fn, cases)
+        assert (grader.passed, grader.message, grader.hint) == (notebook.passed, notebook.message, notebook.hint), name
+
+
+def _solutions():
+    """exercise id -> the solution notebook's own function, defined as the notebook defines it."""
+    namespaces, out = {}, {}
+    for exercise in EXERCISES.values():
+        cells = json.loads((notebooks.SOLUTIONS_DIR / f"{exercise.notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+        source = next("".join(c["source"]) for c in cells if f"def {exercise.function}(" in "".join(c["source"])
+                      and "### BEGIN SOLUTION" in "".join(c["source"]))
+        namespace = namespaces.setdefault(exercise.notebook, {"torch": torch, "math": math, "F": F, "q_sample": forward.q_sample})
+        exec(source, namespace)  # noqa: S102 - the course's own solution code
+        out[exercise.id] = namespace[exercise.function]
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_solutions_pass_every_hidden_case_and_the_known_mistakes_fail_them(seed):
+    for exercise_id, solution in _solutions().items():
+        exercise = EXERCISES[exercise_id]
+        drawn = hidden.draw(exercise_id, seed)
+        assert len(drawn) == hidden.PER_EXERCISE, exercise_id
+        result = evaluate(exercise, solution, drawn)
+        assert result.passed, (exercise_id, seed, result.message)
+        caught = [m.name for m in exercise.mistakes if not evaluate(exercise, m.wrong, drawn).passed]
+        assert len(caught) == len(exercise.mistakes), (exercise_id, sorted({m.name for m in exercise.mistakes} - set(caught)))
