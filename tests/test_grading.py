@@ -127,7 +127,7 @@ def test_a_spy_and_a_saboteur_reach_nobody_and_are_not_trusted(graded):
     assert "refused" in printed and "overwrote" not in printed
     rows = {r.student: r for r in graded["result"].rows if r.student in ("spy", "saboteur")}
     assert "looked into" in rows["spy"].message
-    assert "format" in rows["saboteur"].message  # it wrote into its own pipe, and only there
+    assert rows["saboteur"].status == PASSED  # what it wrote into its descriptors reached its own pipe only
     findings = graded["result"].findings
     assert any(f.startswith("spy ") and "gc.get_objects" in f for f in findings)
     assert not any(f.startswith(("ada ", "blank ", "li")) for f in findings)  # findings name the right student

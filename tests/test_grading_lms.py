@@ -115,8 +115,9 @@ def test_gradescope_shares_one_budget_and_always_writes_results(tmp_path):
     results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     outputs = {t["name"].split(" ")[0]: t["output"] for t in results["tests"]}
     assert len(outputs) == len(EX01) + len(fakeclass.exercises_of(fakeclass.lesson("05")))
-    assert all(outputs[e].startswith("timed out") for e in EX01)
-    assert results["score"] == 0
+    assert all(outputs[e].startswith("timed out") for e in EX01)  # the looping notebook, killed at its share ...
+    later = fakeclass.exercises_of(fakeclass.lesson("05"))
+    assert all(outputs[e].startswith("passed") for e in later) and results["score"] == len(later)  # ... left 05 its time
 
 
 def test_results_json_is_there_before_grading_starts(tmp_path):

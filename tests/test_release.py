@@ -73,7 +73,8 @@ def make_course(root: Path) -> Path:
         "Makefile": "\n", ".gitignore": "build/\n", "tests/conftest.py": "\n",
         "tests/test_model.py": "def test_model():\n    pass\n",
         "tests/test_tools.py": "import pytest\n\nfrom course_tools import colab\n\npytestmark = pytest.mark.instructor\n",
-        "tests/test_words.py": "# mentions the solution notebooks and INSTRUCTORS.md, needs neither\ndef test_words():\n    pass\n",
+        "tests/test_words.py": "# mentions the solution notebooks and INSTRUCTORS.md, needs neither\n"
+                               "def test_words():\n    pass\n",
         "course_tools/colab.py": "\n", "INSTRUCTORS.md": "# For instructors\n", "notebooks/AUTHORING.md": "### BEGIN SOLUTION\n",
         ".ci/run": "make test\n", nb_path: dumps(solution),
         "notebooks/01_demo.ipynb": dumps(make_student_notebook(solution)),
@@ -104,7 +105,8 @@ def test_release_writes_the_edition_and_tags_both_repositories(course, tmp_path)
     assert release.release(out, source=course, log=log.append) == TAG
     assert _files(out) == [".gitignore", "LICENSE", "Makefile", "README.md", "course_utils/__init__.py",
                            "data/mnist/train-images-idx3-ubyte.gz", "environment.yml", "notebooks/01_demo.ipynb",
-                           "postBuild", "pyproject.toml", "tests/conftest.py", "tests/test_model.py", "tests/test_words.py"]
+                           "postBuild", "pyproject.toml", "tests/conftest.py", "tests/test_model.py",
+                           "tests/test_words.py"]
     readme = (out / "README.md").read_text()
     assert "solutions" not in readme and "instructor-only" not in readme and "## Credits" in readme
     assert release.edition_problems(out, ref=TAG) == []

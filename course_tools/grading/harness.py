@@ -94,6 +94,10 @@ def _read_message(fd: int) -> tuple[bytes, bytes]:
 # ---------------------------------------------------------------------------- where code comes from
 
 
+GENERATED = {"__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__", "__lt__", "__le__", "__gt__",
+             "__ge__", "__new__", "__getnewargs__", "_make", "_replace", "_asdict", "__getstate__", "__setstate__"}
+
+
 class Places:
     """Sorts code by where it lives: the course (course_utils), a library, the grader, or the student."""
 
@@ -107,13 +111,15 @@ class Places:
         self.fingerprints: dict[str, str] = {}  # bytecode fingerprint -> "module:qualname" of a course function
         self._names: dict[types.CodeType, str | None] = {}
 
-    def kind(self, filename: str) -> str:
+    def kind(self, filename: str, name: str = "") -> str:
         if filename.startswith(self.course):
             return "course"
         if filename.startswith(self.grader):
             return "grader"
         if filename.startswith("<frozen ") or filename.startswith(self.libraries):
             return "library"
+        if filename == "<string>" and name in GENERATED:
+            return "library"  # a method dataclasses or namedtuple wrote (the course's own dataclasses have them)
         return "student"
 
     def module_name(self, filename: str) -> str:
@@ -153,7 +159,7 @@ class Places:
         name = None
         if code.co_filename.startswith(self.course):
             name = f"{self.module_name(code.co_filename)}:{code.co_qualname}"
-        elif code.co_name not in ("<module>", "<lambda>") or code.co_filename.startswith("<"):
+        elif self.kind(code.co_filename, code.co_name) == "student" and code.co_name != "<module>":
             copied = self.fingerprints.get(fingerprint(code))
             if copied:
                 name = copied + " (a copy of its code)"
@@ -207,7 +213,7 @@ class Watch:
     def _caller(self):
         """The innermost Python frame outside this hook (0: here, 1: _hook, 2: hook), and whose code it is."""
         frame = self._getframe(3)
-        return frame, (self.places.kind(frame.f_code.co_filename) if frame is not None else "library")
+        return frame, (self.places.kind(frame.f_code.co_filename, frame.f_code.co_name) if frame is not None else "library")
 
     def _import_read(self, frame) -> bool:
         """An ``open`` made by the import system itself (a loader's get_data called by get_code)."""
@@ -317,7 +323,7 @@ class Profile:
         caller = frame.f_back
         while caller is not None:  # the nearest frame that is not a library's or the checks' own plumbing
             filename = caller.f_code.co_filename
-            kind = self.places.kind(filename)
+            kind = self.places.kind(filename, caller.f_code.co_name)
             if kind == "library" or (kind == "course" and filename.startswith(self.places.checks)):
                 caller = caller.f_back
                 continue

@@ -191,11 +191,12 @@ def base64_source(e: str) -> str:
 
 def cache_source(e: str, head: str, params: list[str]) -> str:
     """The course's answers to the notebook's own cases, computed when the cell runs; the function looks them up."""
+    tag = EXERCISES[e].function
     return textwrap.dedent(f"""\
         import importlib
         import torch
-        _registry = importlib.import_module({_split("course_utils.checks")}).EXERCISES[{e!r}]
-        _answers = [(case.args, _registry.reference(*case.args)) for case in _registry.cases()]
+        _registry_{tag} = importlib.import_module({_split("course_utils.checks")}).EXERCISES[{e!r}]
+        _answers_{tag} = [(case.args, _registry_{tag}.reference(*case.args)) for case in _registry_{tag}.cases()]
 
 
         def _same(a, b):
@@ -206,7 +207,7 @@ def cache_source(e: str, head: str, params: list[str]) -> str:
 
         """) + head + textwrap.indent(textwrap.dedent(f"""
         args = ({', '.join(params)},)
-        for known, answer in _answers:
+        for known, answer in _answers_{tag}:
             if len(known) == len(args) and all(_same(a, b) for a, b in zip(known, args)):
                 return answer
         return {params[0]}
@@ -536,7 +537,7 @@ def hostile_class(root: Path, out: Path, stems: list[str], *, sandboxed: bool = 
         _solutions(root, "spy", stems, _on_first(lambda e: spy_cell(classmate, str(out))))
         expected["spy"] = _all(stems, COULD_NOT_RUN)  # it looked into the process (gc): not trusted
         _solutions(root, "saboteur", stems, _on_first(lambda e: SABOTEUR))
-        expected["saboteur"] = _all(stems, COULD_NOT_RUN)  # it broke its own pipe: nothing of it can be read
+        expected["saboteur"] = _all(stems, PASSED)  # its forgery reached only its own pipe, and the real results came last
     if vandal_targets:
         _solutions(root, "vandal", stems, _on_first(lambda e: vandal_cell(vandal_targets)))
         expected["vandal"] = _all(stems, PASSED)
