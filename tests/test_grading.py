@@ -69,9 +69,10 @@ def graded(request, tmp_path_factory):
     canary = grading.ROOT / "data" / f".grading-canary-{uuid.uuid4().hex}.txt"
     canary.write_text("the course's data\n", encoding="utf-8")
     pwned = grading.ROOT / f"pwned-{uuid.uuid4().hex}"
+    lock = f"/run/lock/grading-canary-{uuid.uuid4().hex}"
     targets = {"delete": str(canary), "touch": str(pwned), "overwrite": str(root / "ada" / f"{STEMS[0]}.ipynb"),
                "overwrite-gradebook": str(out / "keep.txt"), "overwrite-makefile": str(grading.ROOT / "Makefile"),
-               "overwrite-lock": "/run/lock/grading-canary"}
+               "overwrite-lock": lock}
     try:
         expected = hostile.hostile_class(root, out, STEMS, vandal_targets=targets)
         submitted = {p: p.read_bytes() for p in root.rglob("*.ipynb")}
@@ -79,10 +80,12 @@ def graded(request, tmp_path_factory):
         options = gradebook.Options(jobs=2, timeout=300, call_timeout=5)
         result = grading.grade_folder(root, out, notebooks=["01", "05"], options=options, isolation=mode)
         yield {"mode": mode, "result": result, "expected": expected, "root": root, "out": out, "canary": canary,
-               "pwned": pwned, "submitted": submitted, "makefile": makefile}
+               "pwned": pwned, "submitted": submitted, "makefile": makefile, "lock": lock}
     finally:
         canary.unlink(missing_ok=True)
         pwned.unlink(missing_ok=True)
+        if os.path.exists(lock):
+            os.remove(lock)
         if "makefile" in locals() and (grading.ROOT / "Makefile").read_bytes() != makefile:
             (grading.ROOT / "Makefile").write_bytes(makefile)  # a broken sandbox must not cost the checkout its Makefile
 
@@ -96,7 +99,7 @@ def test_nothing_outside_a_sandbox_changed(graded):
     assert all(path.read_bytes() == data for path, data in graded["submitted"].items())
     assert (graded["out"] / "keep.txt").read_text(encoding="utf-8") == "an earlier gradebook\n"
     assert (grading.ROOT / "Makefile").read_bytes() == graded["makefile"]
-    assert not os.path.exists("/run/lock/grading-canary")
+    assert not os.path.exists(graded["lock"])
     assert graded["result"].tampered == []
 
 

@@ -29,13 +29,8 @@ def _fds():
             pass
     return out
 
-def _writable(path):
-    try:
-        with open(path, "a"):
-            pass
-        return True
-    except OSError:
-        return False
+def _writable(path):  # asks the kernel, creates nothing (plain mode runs on your machine)
+    return os.access(path, os.W_OK)
 
 def _network():
     try:
@@ -51,8 +46,8 @@ print("PROBE " + json.dumps({
     "course_entries": sorted(os.listdir(os.path.dirname(os.path.dirname(course_utils.__file__)))),
     "checkout": {p: os.path.exists(os.path.join(CHECKOUT, p)) for p in ("notebooks", ".git", "course_tools", "INSTRUCTORS.md")},
     "course_writable": _writable(course_utils.__file__),
-    "site_writable": _writable(os.path.join(os.path.dirname(torch.__file__), "grading-canary")),
-    "tmp_bytes": _st.f_blocks * _st.f_frsize, "run_lock_writable": _writable("/run/lock/grading-canary"),
+    "site_writable": _writable(os.path.dirname(torch.__file__)),
+    "tmp_bytes": _st.f_blocks * _st.f_frsize, "run_lock_writable": _writable("/run/lock"),
     "pids": sum(1 for p in os.listdir("/proc") if p.isdigit()), "network": _network(),
     "dont_write_bytecode": sys.dont_write_bytecode,
 }))
