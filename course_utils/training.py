@@ -335,8 +335,12 @@ def train_ddpm(
     callback_every: int = 500,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 1000,
+    step_function: Callable[..., float] | None = None,
 ) -> TrainState:
     """Train ``state`` for ``steps`` more optimizer steps (default: up to ``config.train_steps``).
+
+    Each step is ``step_function(state, x0[, labels])``: :func:`train_step` unless given (notebook 4 gives the
+    student's own).
 
     ``images`` (N, 1, 28, 28) in [-1, 1] and, for conditional models, ``labels`` (N,).
     Shows a progress bar and records the loss of every step in ``state.losses``.
@@ -377,7 +381,7 @@ def train_ddpm(
                     y = y.to(device) if y is not None else None
                     for group in state.optimizer.param_groups:
                         group["lr"] = learning_rate(cfg, state.step)
-                    value = train_step(state, x0, y)
+                    value = (step_function or train_step)(state, x0, *(() if y is None else (y,)))
                 except FloatingPointError as err:
                     generator.set_state(at_step_start)
                     state.optimizer.zero_grad(set_to_none=True)

@@ -123,7 +123,7 @@ def matching_mistake(exercise: Exercise, outcomes: list[Outcome], atol: float, r
         explained = False
         for o, student_wrong in zip(ran, wrong_on):
             try:
-                wrong = mistake.wrong(*copy.deepcopy(o.case.args), **copy.deepcopy(o.case.kwargs))
+                wrong = exercise.run(mistake.wrong, copy.deepcopy(o.case.args), copy.deepcopy(o.case.kwargs))
             except Exception:
                 if student_wrong:
                     break
@@ -349,9 +349,9 @@ def explain(exercise: Exercise, student_fn: Callable, outcomes: list[Outcome], f
     if found:
         return found
     try:
-        again = student_fn(*copy.deepcopy(failing.case.args), **copy.deepcopy(failing.case.kwargs))
+        again = exercise.run(student_fn, copy.deepcopy(failing.case.args), copy.deepcopy(failing.case.kwargs))
         if not same(again, failing.got, 1e-7, 1e-6):
-            return Diagnosis("random", RANDOM_HINT)
+            return Diagnosis("random", exercise.random_hint or RANDOM_HINT)
     except Exception:
         pass
     note = describe_values(failing.got, failing.expected, failing.case.items)

@@ -89,6 +89,10 @@ class Exercise:
     rtol: float = 1e-4
     aliases: tuple[str, ...] = ()
     check: str = ""  # the check's name; "check_<function>" unless given
+    # How a case runs a function, for an exercise whose answer is what it *does* (a training step changes the
+    # weights): call(fn, *case.args) runs it and returns what is compared. None: fn(*case.args) is compared.
+    call: Callable | None = None
+    random_hint: str = ""  # said when the answer differs from call to call (default: "use the noise it is given")
 
     def __post_init__(self):
         if not self.check:
@@ -100,10 +104,14 @@ class Exercise:
         names = (f"check_{alias.split('.', 1)[1]}" for alias in self.aliases)
         return tuple(name for name in names if name != self.check)
 
+    def run(self, fn: Callable, args: tuple, kwargs: dict):
+        """What a case compares for ``fn`` (the student's function, the reference or a known mistake)."""
+        return self.call(fn, *args, **kwargs) if self.call is not None else fn(*args, **kwargs)
+
     def hints(self) -> list[str]:
         """Every fixed hint this exercise can print (the dynamic ones only add numbers or names)."""
         fixed = [m.hint for m in self.mistakes] + [e.hint for e in self.errors]
-        return fixed + [h for h in (self.generic_hint, self.type_hint, self.dtype_hint) if h]
+        return fixed + [h for h in (self.generic_hint, self.type_hint, self.dtype_hint, self.random_hint) if h]
 
 
 class Registry(Mapping):
