@@ -15,7 +15,11 @@ The plan prints itself, so the cell says what it will cost before it starts.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
 
 MARGIN = 0.15  # of the budget, kept for a slower rerun (other programs, a warmer laptop)
 SCORING_SHARE = 0.3  # scoring may use at most this share of the budget
@@ -94,3 +98,33 @@ def plan_live_run(
     steps = max(int(left / seconds_per_step), MIN_TRAIN_STEPS)
     return LivePlan(budget_minutes, seconds_per_step, seconds_per_image, steps, n_eval, eval_sets, snapshot_images,
                     rest, margin)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What one unit of each kind of work costs on this machine, measured by :func:`measure_costs`."""
+
+    seconds_per_step: float
+    seconds_per_image: float
+
+    def __str__(self) -> str:
+        return (f"{self.seconds_per_step:.3f} s per training step, {self.seconds_per_image:.3f} s per sampled image "
+                f"({torch.get_num_threads()} CPU thread(s) where the device is the CPU)")
+
+
+def measure_costs(config, images: torch.Tensor, device, sampler_for: Callable, *, steps: int = 15,
+                  num_images: int = 32) -> Costs:
+    """Time ``steps`` training steps of ``config`` (after 3 untimed ones) on a throwaway run, and sampling
+    ``num_images`` images from it with ``sampler_for(schedule)``; the per-unit costs."""
+    from .samplers import sample  # imported here: budget is imported by notebooks before training starts
+    from .training import new_train_state, train_ddpm
+
+    trial = new_train_state(replace(config, train_steps=3 + steps), device)
+    train_ddpm(trial, images, steps=3)
+    start = time.perf_counter()
+    train_ddpm(trial, images, steps=steps)
+    per_step = (time.perf_counter() - start) / steps
+    noise = torch.randn(num_images, *images.shape[1:], generator=torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    sample(trial.ema.model, sampler_for(trial.schedule), noise=noise, show_progress=False)
+    return Costs(per_step, (time.perf_counter() - start) / num_images)

@@ -6,12 +6,14 @@
 
 For every recipe (``training.LIVE_RECIPES``) and every budget of training wall-minutes it does what
 notebook 4 does: times a few steps on this machine, sets the run's length to fit the budget (the
-learning rate decays to 0 at its last step), trains from scratch, and scores the EMA weights' DDIM-50
-samples from a fixed noise with the course's metrics: recognised % (± its binomial sd) and digit-FID
-(± its bootstrap sd) beside the real-vs-real floor. Each row also gives the minutes the run really took.
-Below the table, the ratio of the recipes' scores at each budget, and the machine it ran on. The
-figures in data/TRAINING_LOG.md and notebook 4's table come from this command; a run takes the sum of the
-budgets times the recipes, plus scoring (about a minute per row at N = 500 on a 2-core CPU).
+learning rate decays to 0 at its last step), trains from scratch, and scores the EMA weights' samples
+from a fixed noise with the course's metrics, once per sampler (DDIM-50, which notebook 4 used before
+0.3, and SDE-DPM++2M-20, which it uses now): recognised % (± its binomial sd) and digit-FID (± its
+bootstrap sd) beside the real-vs-real floor. Each row also gives the minutes the run really took.
+Below the table, the recipes compared at each budget with the same sampler, and as notebook 4 runs
+each (its recipe with its sampler), and the machine it ran on. The figures in data/TRAINING_LOG.md and
+notebook 4's table come from this command (``--markdown data/train_bench.md``); a run takes the sum of
+the budgets times the recipes, plus scoring.
 """
 
 from __future__ import annotations
@@ -29,12 +31,17 @@ from .data import load_mnist
 from .env import choose_threads, pick_device
 from .metrics import classify, evaluate_samples, fid_bootstrap_sd, real_reference
 from .pretrained import load_classifier
-from .samplers import DDIMSampler, sample
+from .samplers import DDIMSampler, DPMSolverSampler, sample
 from .training import LIVE_RECIPES, TrainConfig, new_train_state, train_ddpm
 
 DEFAULT_MINUTES = (1.0, 2.0, 5.0, 10.0)
 EVAL_NOISE_SEED = 3  # notebook 4's evaluation noise
-SAMPLER_STEPS = 50  # DDIM-50, as notebook 4 scores its live run
+SAMPLERS = {  # how notebook 4 scores its live run: DDIM-50 before 0.3, SDE-DPM++2M-20 since
+    "DDIM-50": lambda schedule: DDIMSampler(schedule, 50),
+    "SDE-DPM++2M-20": lambda schedule: DPMSolverSampler(schedule, 20, stochastic=True),
+}
+NOTEBOOK_SAMPLER = {"live-v1": "DDIM-50"}  # each recipe as notebook 4 ran it; the rest: SDE-DPM++2M-20
+RESULTS = "train_bench.md"  # in data/: the last full run, which notebook 4 prints
 
 
 def seconds_per_step(config: TrainConfig, images: torch.Tensor, device, steps: int = 20, warmup: int = 3) -> float:
@@ -57,6 +64,7 @@ class TrainingRow:
     budget_minutes: float
     steps: int
     train_minutes: float  # what the run really took
+    sampler: str
     recognised: float
     recognised_sd: float
     digit_fid: float
@@ -64,12 +72,12 @@ class TrainingRow:
     floor: float
 
     def cells(self) -> list[str]:
-        return [self.recipe, f"{self.budget_minutes:g}", f"{self.steps:,}", f"{self.train_minutes:.2f}",
+        return [self.recipe, f"{self.budget_minutes:g}", f"{self.steps:,}", f"{self.train_minutes:.2f}", self.sampler,
                 f"{100 * self.recognised:.1f} ± {100 * self.recognised_sd:.1f}",
                 f"{self.digit_fid:.2f} ± {self.digit_fid_sd:.2f}", f"{self.floor:.2f}"]
 
 
-HEADER = ["recipe", "budget min", "steps", "train min", "recognised % ± sd", "digit-FID ± sd", "floor"]
+HEADER = ["recipe", "budget min", "steps", "train min", "sampler", "recognised % ± sd", "digit-FID ± sd", "floor"]
 
 
 def run_training_benchmark(recipes, minutes, *, n: int = 500, device=None, images=None) -> list[TrainingRow]:
@@ -90,32 +98,45 @@ def run_training_benchmark(recipes, minutes, *, n: int = 500, device=None, image
             start = time.perf_counter()
             train_ddpm(state, images)
             took = (time.perf_counter() - start) / 60
-            samples = sample(state.ema.model, DDIMSampler(state.schedule, SAMPLER_STEPS), noise=noise,
-                             show_progress=False).images.cpu()
-            report = evaluate_samples(classifier, samples)
-            features, _ = classify(classifier, samples)
-            rows.append(TrainingRow(name, budget, steps, took, report.recognised,
-                                    (report.recognised * (1 - report.recognised) / n) ** 0.5, report.digit_fid,
-                                    fid_bootstrap_sd(features, reference_features), report.fid_floor))
-            print(" | ".join(rows[-1].cells()), flush=True)
+            for sampler_name, make in SAMPLERS.items():
+                samples = sample(state.ema.model, make(state.schedule), noise=noise, show_progress=False,
+                                 generator=torch.Generator().manual_seed(EVAL_NOISE_SEED + 1)).images.cpu()
+                report = evaluate_samples(classifier, samples)
+                features, _ = classify(classifier, samples)
+                rows.append(TrainingRow(name, budget, steps, took, sampler_name, report.recognised,
+                                        (report.recognised * (1 - report.recognised) / n) ** 0.5, report.digit_fid,
+                                        fid_bootstrap_sd(features, reference_features), report.fid_floor))
+                print(" | ".join(rows[-1].cells()), flush=True)
     return rows
 
 
+def notebook_sampler(recipe: str) -> str:
+    return NOTEBOOK_SAMPLER.get(recipe, "SDE-DPM++2M-20")
+
+
 def ratios(rows: list[TrainingRow], new: str, old: str) -> list[str]:
-    """One line per budget: the new recipe's recognised share and digit-FID against the old one's."""
-    by = {(r.recipe, r.budget_minutes): r for r in rows}
+    """Lines comparing the new recipe with the old at each budget: with each sampler, and as notebook 4 runs each."""
+    by = {(r.recipe, r.budget_minutes, r.sampler): r for r in rows}
+    pairings = [(f"as notebook 4 runs them ({new} with {notebook_sampler(new)}, {old} with {notebook_sampler(old)})",
+                 notebook_sampler(new), notebook_sampler(old))]
+    pairings += [(f"both with {name}", name, name) for name in SAMPLERS]
     lines = []
-    for budget in sorted({r.budget_minutes for r in rows}):
-        a, b = by.get((new, budget)), by.get((old, budget))
-        if a is None or b is None:
-            continue
-        times = f"{a.recognised / b.recognised:.2f}×" if b.recognised > 0 else "n/a (the old recipe recognised none)"
-        gap = a.recognised - b.recognised
-        sd = (a.recognised_sd**2 + b.recognised_sd**2) ** 0.5
-        lines.append(f"{budget:g} min: recognised {100 * a.recognised:.1f}% vs {100 * b.recognised:.1f}% ({times}; "
-                     f"difference {100 * gap:+.1f} points, {gap / sd:+.1f} sd), digit-FID {a.digit_fid:.2f} vs "
-                     f"{b.digit_fid:.2f} ({a.digit_fid / b.digit_fid:.2f}×)")
+    for title, new_sampler, old_sampler in pairings:
+        lines.append(f"{new} against {old}, {title}:")
+        for budget in sorted({r.budget_minutes for r in rows}):
+            a, b = by.get((new, budget, new_sampler)), by.get((old, budget, old_sampler))
+            if a is not None and b is not None:
+                lines.append("  " + _ratio_line(budget, a, b))
     return lines
+
+
+def _ratio_line(budget: float, a: TrainingRow, b: TrainingRow) -> str:
+    times = f"{a.recognised / b.recognised:.2f}×" if b.recognised > 0 else "the old recipe recognised none"
+    gap = a.recognised - b.recognised
+    sd = max((a.recognised_sd**2 + b.recognised_sd**2) ** 0.5, 1e-12)
+    return (f"{budget:g} min: recognised {100 * a.recognised:.1f}% vs {100 * b.recognised:.1f}% ({times}; "
+            f"difference {100 * gap:+.1f} points, {gap / sd:+.1f} sd), digit-FID {a.digit_fid:.2f} vs "
+            f"{b.digit_fid:.2f} ({a.digit_fid / b.digit_fid:.2f}×)")
 
 
 def machine_line() -> str:
@@ -123,6 +144,17 @@ def machine_line() -> str:
     cpu = platform.processor() or platform.machine()
     return (f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
             + (f", load average at the end {load[0]:.2f}" if load else ""))
+
+
+def read_results(path: Path | None = None) -> str:
+    """The last full run's table (data/train_bench.md), as notebook 4 prints it, or how to make it."""
+    from .data import data_dir
+
+    path = data_dir() / RESULTS if path is None else Path(path)
+    if not path.is_file():
+        return (f"{path} is missing: `python -m course_utils.train_bench --markdown {path}` makes it "
+                "(about an hour on a 2-core CPU)")
+    return path.read_text(encoding="utf-8").strip()
 
 
 def format_markdown(rows: list[TrainingRow]) -> str:
