@@ -16,9 +16,11 @@ def _net():
     return TinyUNet(UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False))
 
 
-def _later_loss(eps_prediction_loss):  # cells 16 and 44
+def _later_loss(eps_prediction_loss):  # cells 16 and 47
     net = _net()
-    x0, t, noise = torch.rand(4, 1, 28, 28) * 2 - 1, torch.randint(0, 1000, (4,)), torch.randn(4, 1, 28, 28)
+    g = torch.Generator().manual_seed(0)
+    x0, t = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1, torch.randint(0, 1000, (4,), generator=g)
+    noise = torch.randn(4, 1, 28, 28, generator=g)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
     loss = eps_prediction_loss(net, x0, t, noise, _schedule)
     print(f"{loss.item():.3f}")
@@ -26,14 +28,17 @@ def _later_loss(eps_prediction_loss):  # cells 16 and 44
     loss.backward()
     optimizer.step()
     with torch.no_grad():
-        eps_prediction_loss(net, x0, torch.full((4,), 500), noise, _schedule).item()
+        print(f"{eps_prediction_loss(net, x0, torch.full((4,), 500), noise, _schedule).item():.3f}")
 
 
 def _later_ema(ema_step):  # cell 23
-    average, trace = torch.tensor(0.0), []
-    for v in torch.randn(20):
-        average = ema_step(average, v, 0.9)
-        trace.append(average.item())
+    signal = (torch.arange(200) >= 50).float() + 0.3 * torch.randn(200, generator=torch.Generator().manual_seed(1))
+    for decay in (0.9, 0.99):
+        average, trace = torch.tensor(0.0), []
+        for v in signal:
+            average = ema_step(average, v, decay)
+            trace.append(average.item())
+        print(f"decay {decay}: the average ends at {trace[-1]:.3f}")
 
 
 def _later_train(train_step):  # the live run: train_ddpm with the student's step, a few steps
@@ -94,7 +99,6 @@ def _no_grad_loss(model, x0, t, noise, s):
 
 WRONG = {
     "nb04.eps_prediction_loss": [
-        (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).item(), "calls `loss.backward()`"),  # formerly passed
         (lambda m, x0, t, noise, s: float(_mse(m, x0, t, noise, s).detach()), "calls `loss.backward()`"),
         (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).detach(), "not connected to the network"),
         (_no_grad_loss, "not connected to the network"),
@@ -134,6 +138,13 @@ WRONG = {
         (lambda state, x0: _step(state, x0, own_noise=True), "generator=state.generator"),
         (lambda state, x0: _step(state, x0, target="x0"), "predicts the noise"),
         (lambda state, x0: _step(state, x0, item=False), "Python number"),
+    ],
+}
+
+# Right on ordinary inputs, wrong on an edge case. A third element says the cells below break with it.
+NEARLY_RIGHT = {
+    "nb04.eps_prediction_loss": [  # formerly passed: the right number, but training cannot back-propagate it
+        (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).item(), "calls `loss.backward()`", "the cells below break"),
     ],
 }
 

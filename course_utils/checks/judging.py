@@ -186,7 +186,7 @@ def _error_result(exercise: Exercise, outcomes: list[Outcome], outcome: Outcome,
                   atol: float, rtol: float) -> CheckResult:
     err = outcome.error
     message = f"your function raised {type(err).__name__}: {err}{where}"
-    found = diagnosis.error_hint(exercise, err, names) or diagnosis.matching_mistake(exercise, outcomes, atol, rtol)
+    found = diagnosis.error_hint(exercise, outcome, names) or diagnosis.matching_mistake(exercise, outcomes, atol, rtol)
     if found:
         return CheckResult(exercise.id, False, message, found.text, _SOURCE[found.kind], found.kind)
     return CheckResult(exercise.id, False, message, diagnosis.GENERIC_ERROR_HINT, "generic", "exception")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+from torch import nn
 
 from .. import training
 from ..forward import q_sample
@@ -29,15 +30,30 @@ def _tiny_model() -> TinyUNet:
         return TinyUNet(cfg).eval()
 
 
+class _ProbeNet(nn.Module):
+    """A stand-in network for the check, called like the U-Net: its output depends strongly on x_t and on t, down to
+    a single step, so a loss made from the wrong x_t or the wrong t is far from the right one (an untrained U-Net's
+    output is so small that its loss is close to mean(noise²) whatever it is given)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(0.7))
+        self.shift = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x, t, labels=None):
+        return self.scale * x + self.shift * torch.sin(1.3 * t.float()).view(-1, *([1] * (x.dim() - 1)))
+
+
 def _x_t(x0, t, n, abar=None):
     abar = per_image(_schedule.alphas_cumprod if abar is None else abar, t)
     return abar.sqrt() * x0 + (1 - abar).sqrt() * n
 
 
 def _loss_cases():
-    model = _tiny_model()
-    return [Case((model, _x0, _t, _eps, _schedule), label="t = 3, 100, 500, 999"),
-            Case((model, _x0[:1], _t[2:3], _eps[:1], _schedule), label="one image")]
+    model, probe = _tiny_model(), _ProbeNet()
+    return [Case((model, _x0, _t, _eps, _schedule), label="a small U-Net, t = 3, 100, 500, 999"),
+            Case((probe, _x0, _t, _eps, _schedule), label="a network sensitive to x_t and t, t = 3, 100, 500, 999"),
+            Case((probe, _x0[:1], _t[3:], _eps[:1], _schedule), label="one image at t = 999")]
 
 
 def _reaches_the_weights(loss, model, *_):
@@ -83,6 +99,17 @@ register(Exercise(
                      "Pass the same steps t to the model that you used to make x_t: it needs to know how noisy x_t is."),
         KnownMistake("the absolute error (L1)", lambda m, x0, t, n, s: (m(_x_t(x0, t, n), t) - n).abs().mean(),
                      "Square the error (mean *squared* error), don't take its absolute value."),
+        KnownMistake("the model given t − 1", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t - 1) - n) ** 2).mean(),
+                     "Give the model the very step t you used to make x_t (no t − 1): the network must know exactly "
+                     "how noisy its input is."),
+        KnownMistake("the model given t + 1", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t + 1) - n) ** 2).mean(),
+                     "Give the model the very step t you used to make x_t (no t + 1): the network must know exactly "
+                     "how noisy its input is."),
+        KnownMistake("x_t made with x0 in place of the noise", lambda m, x0, t, n, s: ((m(_x_t(x0, t, x0), t) - n) ** 2).mean(),
+                     "Your x_t is made from x0 twice: q_sample's last argument is the noise ε that goes into x_t (`noise`), "
+                     "the same noise the network must then predict."),
+        KnownMistake("compared with x_t", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - _x_t(x0, t, n)) ** 2).mean(),
+                     "The network's target is the noise ε that went into x_t (`noise`), not x_t itself."),
         KnownMistake("the root of the mean squared error", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - n) ** 2).mean().sqrt(),
                      "No square root at the end: the loss is the mean squared error itself."),
     ),
@@ -118,6 +145,12 @@ register(Exercise(
         KnownMistake("the new value subtracted", lambda a, v, d: d * a - (1 - d) * v,
                      "Add the new value's share; subtracting it pushes the average away from the values."),
     ),
+    checkpoints=(("decay 0 (no memory)", "With decay = 0 nothing of the old average is kept: the result must be the new "
+                                         "value itself."),
+                 ("decay 1 (never moves)", "With decay = 1 all of the old average is kept: the result must be the old "
+                                           "average itself.")),
+    generic_hint="If average and value are equal, one update must leave them equal: that fixes the weight of the new "
+                 "value once you know the weight of the old average.",
     type_hint="Return a tensor (do not convert with `float(...)` or `.item()`): the cell below calls `.item()` on it.",
 ))
 
