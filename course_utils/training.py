@@ -52,12 +52,15 @@ class TrainConfig:
     seed: int = 0
     objective: str = "eps"  # "eps": predict the noise (DDPM, Algorithm 1); "flow": predict the velocity (flow.py)
     time_sampling: str = "uniform"  # flow matching only: how t in [0, 1] is drawn (flow.TIME_SAMPLING)
+    min_snr_gamma: float | None = None  # DDPM only: Min-SNR-γ loss weighting (eps_prediction_loss); None: off
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.time_sampling not in TIME_SAMPLING:
             raise ValueError(f"time_sampling must be one of {TIME_SAMPLING}, got {self.time_sampling!r}")
+        if self.min_snr_gamma is not None and (self.objective != "eps" or not self.min_snr_gamma > 0):
+            raise ValueError(f"min_snr_gamma is a number > 0 for the eps objective, or None; got {self.min_snr_gamma!r}")
         if (self.objective == "flow") != self.model.continuous_time:
             raise ValueError("a flow-matching run needs a model with continuous_time=True, and a DDPM run one "
                              "without: set both together (the mnist-flow preset does)")
@@ -102,6 +105,15 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+# Notebook 4's live run: a short run on a student's CPU, whose length (train_steps) the notebook sets from a
+# time budget. "live-v1" is the recipe of the course before 0.3, kept for the training benchmark's comparison
+# (python -m course_utils.train_bench); notebook 4 trains the last one.
+LIVE_RECIPES: dict[str, TrainConfig] = {
+    "live-v1": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
+                           ema_decay=0.995),
+}
+
+
 def eps_prediction_loss(
     model: nn.Module,
     x0: torch.Tensor,
@@ -109,15 +121,48 @@ def eps_prediction_loss(
     noise: torch.Tensor,
     schedule: NoiseSchedule,
     labels: torch.Tensor | None = None,
+    *,
+    min_snr_gamma: float | None = None,
 ) -> torch.Tensor:
     """Algorithm 1, line 5 of Ho et al. (2020), for given t and eps:
 
         mean over the batch and pixels of (eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t))^2
 
     ``x0`` and ``noise`` (B, C, H, W); ``t`` (B,) timesteps; ``labels`` (B,) or None.
+    With ``min_snr_gamma`` = γ each image's error is weighted by min(SNR_t, γ) / SNR_t, SNR_t = abar_t / (1 - abar_t):
+    the Min-SNR-γ weighting of Hang et al. (2023, Eq. 6 for ε-prediction), which lowers the weight of the
+    nearly clean steps, whose ε is hard to predict and matters little, so the network learns the rest faster.
     """
     x_t = q_sample(x0, t, schedule, noise=noise)
-    return F.mse_loss(model(x_t, t, labels), noise)
+    prediction = model(x_t, t) if labels is None else model(x_t, t, labels)
+    if min_snr_gamma is None:
+        return F.mse_loss(prediction, noise)
+    abar = schedule.alphas_cumprod.to(device=x0.device, dtype=x0.dtype)[t]
+    snr = abar / (1 - abar)
+    weight = snr.clamp(max=min_snr_gamma) / snr  # (B,)
+    return (weight * ((prediction - noise) ** 2).flatten(1).mean(1)).mean()
+
+
+def draw_times(config: TrainConfig, n: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    """``n`` training times: steps t ~ Uniform{0, ..., T-1} for a DDPM, t in (0, 1) by ``time_sampling`` for a flow."""
+    if config.objective == "flow":
+        return sample_flow_times(n, config.time_sampling, generator, device)
+    return torch.randint(0, config.num_timesteps, (n,), generator=generator, device="cpu").to(device)
+
+
+def drop_labels(model: nn.Module, labels: torch.Tensor | None, fraction: float, generator: torch.Generator | None):
+    """Replace each label by the model's null label with probability ``fraction`` (label dropout, Ho & Salimans 2022)."""
+    if labels is None or fraction <= 0:
+        return labels
+    drop = torch.rand(labels.shape[0], generator=generator, device="cpu").to(labels.device) < fraction
+    return torch.where(drop, torch.full_like(labels, model.null_label), labels)
+
+
+def training_loss(config: TrainConfig, model: nn.Module, x0, t, noise, labels=None, schedule=None) -> torch.Tensor:
+    """The loss of ``config``'s objective for given t and eps: eps-prediction (DDPM) or velocity (flow matching)."""
+    if config.objective == "flow":
+        return flow_matching_loss(model, x0, t, noise, labels)
+    return eps_prediction_loss(model, x0, t, noise, schedule, labels, min_snr_gamma=config.min_snr_gamma)
 
 
 def diffusion_loss(
@@ -128,28 +173,16 @@ def diffusion_loss(
     *,
     label_dropout: float = 0.0,
     generator: torch.Generator | None = None,
-    objective: str = "eps",
-    time_sampling: str = "uniform",
 ) -> torch.Tensor:
-    """One batch's training loss, with t, eps and label dropout drawn here, averaged over the batch.
+    """The simple eps-prediction loss of Algorithm 1 (Ho et al. 2020), with t and eps drawn here.
 
-    ``objective="eps"``: the simple eps-prediction loss of Algorithm 1 (Ho et al. 2020), t uniform over
-    the schedule's steps. ``objective="flow"``: the flow-matching velocity loss (:mod:`course_utils.flow`),
-    t in [0, 1] drawn by ``time_sampling``; ``schedule`` is not used.
     ``x0`` (B, C, H, W) clean images in [-1, 1]; ``labels`` (B,) or None.
     With ``label_dropout`` > 0, that fraction of labels becomes the model's null label.
     """
-    b = x0.shape[0]
-    if objective == "flow":
-        t = sample_flow_times(b, time_sampling, generator, x0.device)
-    else:
-        t = torch.randint(0, schedule.num_timesteps, (b,), generator=generator, device="cpu").to(x0.device)
+    config = TrainConfig(num_timesteps=schedule.num_timesteps)
+    t = draw_times(config, x0.shape[0], generator, x0.device)
     noise = randn_like(x0, generator)
-    if labels is not None and label_dropout > 0:
-        drop = torch.rand(b, generator=generator, device="cpu").to(x0.device) < label_dropout
-        labels = torch.where(drop, torch.full_like(labels, model.null_label), labels)
-    if objective == "flow":
-        return flow_matching_loss(model, x0, t, noise, labels)
+    labels = drop_labels(model, labels, label_dropout, generator)
     return eps_prediction_loss(model, x0, t, noise, schedule, labels)
 
 
@@ -264,6 +297,34 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def train_step(state: TrainState, x0: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+    """One training step: Algorithm 1 of Ho et al. (2020), then the EMA update. Returns the loss.
+
+    ``x0`` (B, C, H, W) a batch of clean images in [-1, 1] on the model's device; ``labels`` (B,) or None.
+    t, eps and label dropout are drawn with ``state.generator``, so a run can be repeated exactly.
+    """
+    cfg, model, generator = state.config, state.model, state.generator
+    t = draw_times(cfg, x0.shape[0], generator, x0.device)            # t ~ Uniform{0, ..., T-1}
+    noise = randn_like(x0, generator)                                 # eps ~ N(0, I)
+    labels = drop_labels(model, labels, cfg.label_dropout, generator)  # some labels -> the null label
+    loss = training_loss(cfg, model, x0, t, noise, labels, state.schedule)  # ||eps - eps_theta(x_t, t)||^2
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    value = loss.item()
+    if not math.isfinite(value):  # a diverged step is not applied
+        raise FloatingPointError(f"the loss became {value}")
+    state.optimizer.step()                                            # gradient step on theta
+    state.ema.update(model)                                           # theta_EMA <- d theta_EMA + (1 - d) theta
+    return value
+
+
+def _optimizer_progress(optimizer: torch.optim.Optimizer) -> list:
+    """The step count of each parameter's optimizer state: they differ while a step is half applied."""
+    return [float(s["step"]) for s in optimizer.state.values() if "step" in s]
+
+
 def train_ddpm(
     state: TrainState,
     images: torch.Tensor,
@@ -274,8 +335,12 @@ def train_ddpm(
     callback_every: int = 500,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 1000,
+    step_function: Callable[..., float] | None = None,
 ) -> TrainState:
     """Train ``state`` for ``steps`` more optimizer steps (default: up to ``config.train_steps``).
+
+    Each step is ``step_function(state, x0[, labels])``: :func:`train_step` unless given (notebook 4 gives the
+    student's own).
 
     ``images`` (N, 1, 28, 28) in [-1, 1] and, for conditional models, ``labels`` (N,).
     Shows a progress bar and records the loss of every step in ``state.losses``.
@@ -295,11 +360,9 @@ def train_ddpm(
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"{name} must be a whole number >= 1 (steps between calls), got {every!r}")
     model, device = state.model.train(), torch.device(state.device)
-    schedule = state.schedule
     target = state.step + steps if steps is not None else cfg.train_steps
     generator = state.generator
     batches = _batches(images, labels if model.is_conditional else None, cfg.batch_size, cfg.seed, state.step)
-    label_dropout = cfg.label_dropout if model.is_conditional else 0.0
 
     state.interrupted = False
     torn = False  # an interrupt raised by code while a step was being applied: that step is half done
@@ -311,35 +374,29 @@ def train_ddpm(
                 # Drawing t, noise and label dropout moves the generator: remember where this step began,
                 # so an interrupt before the step is applied leaves the run exactly at the step's start.
                 at_step_start = generator.get_state()
+                before = (_optimizer_progress(state.optimizer), state.ema.num_updates)
                 try:
                     x0, y = next(batches)
                     x0 = x0.to(device)
                     y = y.to(device) if y is not None else None
                     for group in state.optimizer.param_groups:
                         group["lr"] = learning_rate(cfg, state.step)
-                    loss = diffusion_loss(model, x0, schedule, y, label_dropout=label_dropout, generator=generator,
-                                          objective=cfg.objective, time_sampling=cfg.time_sampling)
-                    state.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if cfg.grad_clip:
-                        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    value = loss.item()
-                except BaseException:
+                    value = (step_function or train_step)(state, x0, *(() if y is None else (y,)))
+                except FloatingPointError as err:
                     generator.set_state(at_step_start)
                     state.optimizer.zero_grad(set_to_none=True)
-                    raise
-                if not math.isfinite(value):
-                    generator.set_state(at_step_start)
                     raise FloatingPointError(
-                        f"the loss became {value} at step {state.step + 1}; the step was not applied. "
+                        f"{err} at step {state.step + 1}; the step was not applied. "
                         f"Lower the learning rate (now {cfg.lr:g}), or check the images for NaN or infinity."
-                    )
-                torn = True  # a real Ctrl-C only sets ctrl_c.requested here; only code could raise
-                state.optimizer.step()
-                state.ema.update(model)
+                    ) from None
+                except BaseException:
+                    torn = (_optimizer_progress(state.optimizer), state.ema.num_updates) != before
+                    if not torn:
+                        generator.set_state(at_step_start)
+                        state.optimizer.zero_grad(set_to_none=True)
+                    raise
                 state.step += 1
                 state.losses.append(value)
-                torn = False
                 bar.update(1)
                 if state.step % 50 == 0:
                     bar.set_postfix(loss=f"{sum(state.losses[-50:]) / 50:.4f}")

@@ -76,7 +76,7 @@ def assert_same_file(ckpt, reference_ckpt):
 def during_loss(monkeypatch, call: int, action):
     """Run ``action`` inside step ``call``, after its t and noise were drawn (the loss is computed, not yet applied)."""
     calls = {"n": 0}
-    original = training.diffusion_loss
+    original = training.training_loss
 
     def loss(*args, **kwargs):
         value = original(*args, **kwargs)
@@ -85,7 +85,7 @@ def during_loss(monkeypatch, call: int, action):
             action()
         return value
 
-    monkeypatch.setattr(training, "diffusion_loss", loss)
+    monkeypatch.setattr(training, "training_loss", loss)
 
 
 def after_checkpoint(monkeypatch, at_step: int, action):
@@ -186,15 +186,39 @@ def test_an_interrupt_while_a_step_is_applied_keeps_the_last_checkpoint(monkeypa
 
     def step(*args, **kwargs):
         calls["n"] += 1
+        out = original(*args, **kwargs)
         if calls["n"] == EVERY + 2:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
+            raise KeyboardInterrupt  # the weights have moved, the EMA has not: a half-applied step
+        return out
 
     state.optimizer.step = step
     train_ddpm(state, images, checkpoint_path=path, checkpoint_every=EVERY)
     assert state.interrupted and "cannot continue exactly" in capsys.readouterr().out
     assert read_checkpoint(path)["train"]["steps_done"] == EVERY
     assert_same_run(train_ddpm(resume_train_state(path), images), ref_state)
+
+
+def test_an_interrupt_just_before_a_step_is_applied_leaves_the_run_exact(tmp_path, images, reference, capsys):
+    """Raised before optimizer.step changed anything: the step is simply not taken, and the run stays exact."""
+    ref_state, _ = reference
+    path = tmp_path / "run.pt"
+    state = new_train_state(CFG)
+    original = state.optimizer.step
+    calls = {"n": 0}
+
+    def step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == EVERY + 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    state.optimizer.step = step
+    train_ddpm(state, images, checkpoint_path=path, checkpoint_every=EVERY)
+    assert state.interrupted and "cannot continue exactly" not in capsys.readouterr().out
+    assert read_checkpoint(path)["train"]["steps_done"] == EVERY + 1
+    state.optimizer.step = original
+    assert_same_run(train_ddpm(resume_train_state(path), images), ref_state)
+    assert_same_run(train_ddpm(state, images), ref_state)
 
 
 def test_a_finished_run_is_not_marked_interrupted_by_a_late_ctrl_c(monkeypatch, images):
@@ -208,7 +232,7 @@ def test_a_non_finite_loss_stops_before_the_step_is_applied(monkeypatch, images,
     ref_state, _ = reference
     state = new_train_state(CFG)
     with monkeypatch.context() as patch:
-        original = training.diffusion_loss
+        original = training.training_loss
         calls = {"n": 0}
 
         def loss(*args, **kwargs):
@@ -216,7 +240,7 @@ def test_a_non_finite_loss_stops_before_the_step_is_applied(monkeypatch, images,
             value = original(*args, **kwargs)
             return value * float("nan") if calls["n"] == 3 else value
 
-        patch.setattr(training, "diffusion_loss", loss)
+        patch.setattr(training, "training_loss", loss)
         with pytest.raises(FloatingPointError, match="loss became nan at step 3; the step was not applied"):
             train_ddpm(state, images)
     assert state.step == 2

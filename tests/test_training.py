@@ -165,3 +165,43 @@ def test_training_command_explains_a_start_from_another_architecture(tmp_path, c
         main(["--preset", "mnist-uncond", "--init", str(tmp_path / "tiny.pt"), "--resume", "--out", str(tmp_path / "x.pt")])
     assert exit_.value.code == 2 and "not both" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.resume.pt").exists()
+
+
+def test_min_snr_weighting_only_lowers_the_weight_of_the_nearly_clean_steps():
+    from course_utils.schedules import make_schedule
+    from course_utils.training import eps_prediction_loss
+
+    schedule = make_schedule("linear")
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(2, 1, 4, 4, generator=g), torch.randn(2, 1, 4, 4, generator=g)
+    wrong = torch.randn(2, 1, 4, 4, generator=g)
+
+    def model(x_t, t):
+        return wrong
+
+    for t in (torch.tensor([900, 900]), torch.tensor([5, 5])):
+        plain = eps_prediction_loss(model, x0, t, noise, schedule)
+        huge = eps_prediction_loss(model, x0, t, noise, schedule, min_snr_gamma=1e12)
+        five = eps_prediction_loss(model, x0, t, noise, schedule, min_snr_gamma=5.0)
+        assert torch.allclose(plain, huge)
+        abar = schedule.alphas_cumprod[t[0]]
+        snr = abar / (1 - abar)
+        assert torch.allclose(five, plain * min(snr, 5.0) / snr, rtol=1e-5)  # 1 at t = 900, far below 1 at t = 5
+    with pytest.raises(ValueError, match="min_snr_gamma"):
+        TrainConfig(model=TINY, min_snr_gamma=0.0)
+
+
+def test_a_flow_matching_run_trains_saves_and_resumes_exactly(data, tmp_path):
+    images, _ = data
+    config = TrainConfig(model=replace(TINY, continuous_time=True), objective="flow", time_sampling="logit-normal",
+                         batch_size=8, train_steps=4)
+    straight = train_ddpm(new_train_state(config), images)
+    half = train_ddpm(new_train_state(config), images, steps=2, checkpoint_path=tmp_path / "flow.pt")
+    ckpt = read_checkpoint(tmp_path / "flow.pt")
+    assert ckpt["kind"] == "flow" and "schedule" not in ckpt and ckpt["train"]["objective"] == "flow"
+    resumed = train_ddpm(resume_train_state(tmp_path / "flow.pt"), images)
+    assert resumed.losses == straight.losses and half.step == 2
+    for a, b in zip(resumed.model.parameters(), straight.model.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="continuous_time"):
+        TrainConfig(model=TINY, objective="flow")
