@@ -25,7 +25,6 @@ from course_tools.grading import (
 from course_tools.grading.gradebook import safe_names
 from course_utils import forward, samplers
 from course_utils.checks import EXERCISES, evaluate
-from course_utils.checks import core as checks_core
 
 pytestmark = pytest.mark.instructor
 
@@ -159,7 +158,7 @@ def test_an_exercise_may_call_what_its_notebook_imports_but_never_its_own_refere
     assert "course_utils.samplers:ddpm_step" not in ddpm
     assert "course_utils.forward:predict_x0_from_eps" not in ddpm and "course_utils.forward:q_posterior_mean_variance" not in ddpm
     # notebook 3 imports the reference as unet_embedding, to compare: still not the student's to call
-    assert "course_utils.model:sinusoidal_timestep_embedding" not in policy.allowed("nb03.timestep_embedding")
+    assert "course_utils.model:sinusoidal_timestep_embedding" not in policy.allowed("nb03.sinusoidal_timestep_embedding")
     assert "course_utils.forward:q_sample" in policy.allowed("nb04.eps_prediction_loss")
 
 
@@ -201,7 +200,7 @@ def _grader_verdict(exercise_id, fn):
 
     exercise = EXERCISES[exercise_id]
     cases = verdicts.cases_for(exercise_id)
-    calls = _roundtrip(harness.call_cases(fn, cases, 30, validate=exercise.validate))
+    calls = _roundtrip(harness.call_cases(fn, cases, 30, validate=exercise.validate, run=exercise.run))
     return verdicts.judge(exercise_id, {"calls": calls, "params": list(inspect.signature(fn).parameters)}, cases)
 
 
@@ -252,13 +251,21 @@ def test_hidden_cases_are_secret_per_run_and_well_posed():
     assert hidden.secret_seed() != hidden.secret_seed()
 
 
-def test_the_harness_finds_input_tensors_as_the_checks_do():
+def test_the_harness_finds_changed_inputs_with_the_checks_own_functions():
+    from course_utils.checks import inputs
+
+    assert harness.inputs_api() == (inputs.snapshot_inputs, inputs.changed_inputs)
     case = verdicts.cases_for("nb05.ddpm_step")[0]
-    ours = harness.tensor_finder()(case.args, case.kwargs)
-    theirs = checks_core._named_tensors(case.args, case.kwargs)
-    assert [n for n, _ in ours] == [n for n, _ in theirs]
-    assert any(name.endswith(".posterior_variance") for name, _ in ours)  # inside the schedule (a dataclass)
-    assert dataclasses.is_dataclass(case.args[3])
+    assert dataclasses.is_dataclass(case.args[3])  # a schedule: the in-place test above changes a field of it
+
+
+def test_an_exercise_whose_answer_is_what_it_does_is_judged_through_its_call():
+    exercise = next(e for e in EXERCISES.values() if e.call is not None)  # a training step
+    wrong = exercise.mistakes[0].wrong
+    for fn in (exercise.reference, wrong):
+        notebook = evaluate(exercise, fn)
+        grader = _grader_verdict(exercise.id, fn)
+        assert (grader.passed, grader.message, grader.hint) == (notebook.passed, notebook.message, notebook.hint)
 
 
 def test_every_exercise_has_a_check_and_cases():

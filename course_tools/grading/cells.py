@@ -167,8 +167,13 @@ def analyse(nb: dict) -> list[Cell]:
 
 @lru_cache(maxsize=1)
 def _check_names() -> dict[str, str]:
-    """check function name -> exercise id."""
-    return {fn.__name__: exercise_id for exercise_id, fn in check_functions().items()}
+    """check function name -> exercise id (also the names a check had before, which old notebooks call)."""
+    from course_utils.checks import EXERCISES
+
+    names = {fn.__name__: exercise_id for exercise_id, fn in check_functions().items()}
+    for exercise in EXERCISES.values():
+        names.update({old: exercise.id for old in getattr(exercise, "old_checks", ())})
+    return names
 
 
 def _called_name(node: ast.Call) -> str | None:
@@ -307,13 +312,14 @@ def plan_exercise(nb: dict, cells: list[Cell], exercise_id: str) -> ExercisePlan
     from course_utils.checks import EXERCISES
 
     exercise = EXERCISES[exercise_id]
-    check_name = check_functions()[exercise_id].__name__
+    exercise_id = exercise.id
+    check_names = {name for name, e in _check_names().items() if e == exercise_id}
     own, dynamic = _own_bindings(cells, exercise.function)
     pattern = re.compile(rf"^\s*def\s+{re.escape(exercise.function)}\s*\(", re.MULTILINE)
     broken = [(c.index, 1) for c in cells if c.tree is None and pattern.search(c.source)]
     if broken and (not own or broken[-1] > own[-1]):  # its last def does not parse: run it, so the error is reported
         own = own + broken[-1:]
-    calls = sorted((cell.index, line) for cell in cells for name, line in check_calls(cell) if name == check_name)
+    calls = sorted((cell.index, line) for cell in cells for name, line in check_calls(cell) if name in check_names)
     # An exec(...) may be what binds it: one after the last explicit binding and before its check, or, without
     # any explicit binding, the last one before the first check.
     after = own[-1] if own else (-1, -1)

@@ -89,7 +89,7 @@ def due_exercises(notebooks: list[str] | None, exercises: list[str] | None, seen
         unknown = [e for e in exercises if e not in EXERCISES]
         if unknown:
             raise SystemExit(f"error: unknown exercise id(s) {', '.join(unknown)}; the ids are listed in INSTRUCTORS.md")
-        return list(dict.fromkeys(exercises))
+        return list(dict.fromkeys(EXERCISES[e].id for e in exercises))  # an old id (an alias) is its exercise
     chosen = []
     for name in notebooks or sorted(seen_lessons):
         hits = [lesson for lesson in lessons if lesson == name or lesson.startswith(f"{name}_")

@@ -13,8 +13,9 @@ id of its own (os mode) and
   the student's code calls and an audit hook (``sys.addaudithook``, which cannot be removed) that sees reads
   of the course's source, file writes, and attempts to look into or change this process;
 * sends back only data: what the function returned (tensors, numbers, the names of exceptions), which input
-  tensors it changed (also inside dataclass arguments), the source it was compiled from, the course
-  functions it called, and each executed cell's output.
+  tensors it changed (found by the checks' own ``course_utils.checks.inputs``: inside dataclasses, modules,
+  lists and dicts too), the source it was compiled from, the course functions it called, and each executed
+  cell's output.
 
 No verdict is computed here: the grader judges in its own process. Messages go out framed (jobs.frame) on
 the one descriptor this process keeps; a notebook's process writes to this supervisor, which tags each message
@@ -27,7 +28,6 @@ from __future__ import annotations
 import ast
 import copy
 import ctypes
-import dataclasses
 import hashlib
 import inspect
 import io
@@ -490,31 +490,12 @@ def sanitize(value, depth: int = 0):
     return {"__type__": type(value).__name__}
 
 
-def tensor_finder():
-    """The checks' own list of the tensors a call receives, dataclass fields included (taken before student code runs).
+def inputs_api():
+    """(snapshot_inputs, changed_inputs) of course_utils.checks.inputs: the checks' own in-place detection,
+    taken before any student code runs, so that the grader and the notebook see the same changes."""
+    from course_utils.checks import inputs
 
-    Adapter: course_utils.checks keeps it private (``core._named_tensors``); until the checks export it, a
-    copy of the same walk stands in, kept in step with the checks by tests/test_grading_units.py.
-    """
-    import torch
-
-    from course_utils.checks import core
-
-    finder = getattr(core, "_named_tensors", None)
-    if finder is not None:
-        return finder
-
-    def named_tensors(args: tuple, kwargs: dict) -> list:
-        out = []
-        for i, a in enumerate(list(args) + list(kwargs.values())):
-            if isinstance(a, torch.Tensor):
-                out.append((str(i), a))
-            elif dataclasses.is_dataclass(a) and not isinstance(a, type):
-                out += [(f"{i}.{f.name}", getattr(a, f.name)) for f in dataclasses.fields(a)
-                        if isinstance(getattr(a, f.name), torch.Tensor)]
-        return out
-
-    return named_tensors
+    return inputs.snapshot_inputs, inputs.changed_inputs
 
 
 def _function_source(fn, watch: Watch) -> str:
@@ -536,8 +517,9 @@ def _function_source(fn, watch: Watch) -> str:
     return ""
 
 
-def _one_call(fn, args: tuple, kwargs: dict, call_timeout: float, watch: Watch | None, profile: Profile | None):
-    """Call ``fn`` as the check does (gradients on, a time limit): (returned, error, timed out)."""
+def _one_call(run, fn, args: tuple, kwargs: dict, call_timeout: float, watch: Watch | None, profile: Profile | None):
+    """Call ``fn`` as the check does (through the exercise's ``run``, gradients on, a time limit):
+    (what the case compares, error, timed out)."""
     import torch
 
     real_out, real_err = sys.stdout, sys.stderr
@@ -550,7 +532,7 @@ def _one_call(fn, args: tuple, kwargs: dict, call_timeout: float, watch: Watch |
             if profile is not None:
                 sys.setprofile(profile)
             try:
-                got = fn(*args, **kwargs)
+                got = run(fn, args, kwargs)
             finally:
                 sys.setprofile(None)
     except _TimeLimit:
@@ -564,49 +546,46 @@ def _one_call(fn, args: tuple, kwargs: dict, call_timeout: float, watch: Watch |
     return got, error, timeout
 
 
+def _direct(fn, args, kwargs):
+    return fn(*args, **kwargs)
+
+
 def call_cases(fn, cases: list, call_timeout: float, watch: Watch | None = None, places: Places | None = None,
-               validate=None, finder=None) -> list[dict]:
-    """Call ``fn`` on every case as the check does, then each case again (the check asks a wrong answer twice,
-    to spot fresh random numbers); report what came back, which inputs changed, and what it used."""
+               validate=None, run=None, inputs=None) -> list[dict]:
+    """Call ``fn`` on every case as the check does (``run``: the exercise's ``Exercise.run``, for an exercise whose
+    answer is what the function does), then each case again (the check asks a wrong answer twice, to spot fresh
+    random numbers); report what came back, which input tensors changed, and what it used."""
     import torch
 
-    finder = finder or tensor_finder()
+    run = run or _direct
+    snapshot, changed = inputs or inputs_api()
     with torch.random.fork_rng(devices=[]):  # one random state for all the calls, as the check's evaluate has
-        return _call_cases(fn, cases, call_timeout, watch, places, validate, finder)
-
-
-def _call_cases(fn, cases, call_timeout, watch, places, validate, finder) -> list[dict]:
-    import torch
-
-    calls = []
-    for case in cases:
-        record: dict = {"out": None, "error": None, "timeout": False, "changed": {}, "again": None, "valid": None}
-        profile = Profile(places) if places is not None else None
-        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
-        before = [(name, t.detach().clone()) for name, t in finder(args, kwargs)]
-        got, record["error"], record["timeout"] = _one_call(fn, args, kwargs, call_timeout, watch, profile)
-        record["out"] = sanitize(got)
-        after = dict(finder(args, kwargs))
-        for name, b in before:
-            a = after.get(name)
-            if a is None or a.shape != b.shape or not torch.equal(b, a.detach()):
-                record["changed"][name] = sanitize(a) if a is not None else None
-        if profile is not None:
-            record["ran"], record["direct"] = sorted(profile.ran), sorted(profile.direct)
-        if validate is not None and record["error"] is None and not record["timeout"]:
-            try:
-                problem = validate(got, *args)
-                record["valid"] = list(problem) if problem else None
-            except Exception as exc:
-                record["valid"] = [f"the check's validation failed ({type(exc).__name__})", ""]
-        calls.append(record)
-        if record["timeout"] or (record["error"] and record["error"][0] == "NotImplementedError"):
-            break  # as the check: it stops at "not implemented yet"; after a time-out nothing more can be asked
-    for case, record in zip(cases, calls):
-        if record["error"] is None and not record["timeout"]:
-            again, error, timeout = _one_call(fn, copy.deepcopy(case.args), copy.deepcopy(case.kwargs), call_timeout,
-                                              watch, None)
-            record["again"] = sanitize(again) if error is None and not timeout else None
+        calls = []
+        for case in cases:
+            record: dict = {"out": None, "error": None, "timeout": False, "changed": {}, "again": None, "valid": None}
+            profile = Profile(places) if places is not None else None
+            args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+            before = snapshot(args, kwargs)
+            got, record["error"], record["timeout"] = _one_call(run, fn, args, kwargs, call_timeout, watch, profile)
+            record["out"] = sanitize(got)
+            record["changed"] = {path: sanitize(t) if t is not None else None
+                                 for path, t in changed(before, args, kwargs).items()}
+            if profile is not None:
+                record["ran"], record["direct"] = sorted(profile.ran), sorted(profile.direct)
+            if validate is not None and record["error"] is None and not record["timeout"]:
+                try:
+                    problem = validate(got, *args)
+                    record["valid"] = list(problem) if problem else None
+                except Exception as exc:
+                    record["valid"] = [f"the check's validation failed ({type(exc).__name__})", ""]
+            calls.append(record)
+            if record["timeout"] or (record["error"] and record["error"][0] == "NotImplementedError"):
+                break  # as the check: it stops at "not implemented yet"; after a time-out nothing more can be asked
+        for case, record in zip(cases, calls):
+            if record["error"] is None and not record["timeout"]:
+                again, error, timeout = _one_call(run, fn, copy.deepcopy(case.args), copy.deepcopy(case.kwargs),
+                                                  call_timeout, watch, None)
+                record["again"] = sanitize(again) if error is None and not timeout else None
     return calls
 
 
@@ -619,8 +598,9 @@ def grade_notebook(task: jobs.NotebookTask, job: jobs.Job, cases: dict, channel:
 
     places = Places(course_root)
     places.learn_course()
-    finder = tensor_finder()  # taken before any student code runs, as are the validators below
+    inputs = inputs_api()  # taken before any student code runs, as are the exercises' own validators and runners
     validators = {e.id: getattr(EXERCISES.get(e.id), "validate", None) for e in task.exercises}
+    runners = {e.id: getattr(EXERCISES.get(e.id), "run", None) for e in task.exercises}
     watch = Watch(places, channel, work)
     sys.addaudithook(watch.hook)  # from here on, nothing can remove it
     shell = _shell()
@@ -647,7 +627,8 @@ def grade_notebook(task: jobs.NotebookTask, job: jobs.Job, cases: dict, channel:
             pass
         record["source"] = _function_source(fn, watch)[:20_000]
         record["marked_reference"] = bool(getattr(fn, "__course_reference__", False))
-        record["calls"] = call_cases(fn, cases.get(e.id, []), job.call_timeout, watch, places, validators[e.id], finder)
+        record["calls"] = call_cases(fn, cases.get(e.id, []), job.call_timeout, watch, places, validators[e.id],
+                                     runners[e.id], inputs)
     buffer = io.BytesIO()
     torch.save({"exercises": results}, buffer)
     channel.json({"results": task.key})

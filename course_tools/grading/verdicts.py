@@ -3,13 +3,12 @@
 A submission runs in a sandbox. There its exercise functions are called on the cases and only the raw results
 come back (tensors, numbers, exception names, which inputs changed). Here :func:`judge` hands the check's own
 :func:`course_utils.checks.evaluate` a stand-in for the student's function that replays those results, call
-by call: the same comparisons and tolerances, the same in-place detection (tensors inside dataclass
-arguments too), the same hints, worded with the student's own parameter names. The check calls a wrong answer
-a second time to spot fresh random numbers; the harness made that second call too, and it is replayed.
-
-Adapters, to be replaced when course_utils.checks exports them (see the lead's notes in the report):
-``cases_for`` reads the registered cases through ``core.cases_of``, and the harness finds the tensors a call
-receives through ``core._named_tensors``.
+by call: the same comparisons and tolerances, the same in-place detection (``course_utils.checks.inputs``, on
+both sides: tensors inside dataclasses, modules, lists and dicts too), the same hints, worded with the
+student's own parameter names. The check calls a wrong answer a second time to spot fresh random numbers; the
+harness made that second call too, and it is replayed. For an exercise whose answer is what the function
+does (``Exercise.call``: a training step), the harness ran the case through ``call`` and the replay stands
+for that whole run, while the reference and the known mistakes still go through ``call`` here.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ from functools import lru_cache
 import torch
 
 from course_utils import checks
-from course_utils.checks import EXERCISES, CheckResult, evaluate
-from course_utils.checks import core as _core
+from course_utils.checks import EXERCISES, Case, CheckResult, cases_of, evaluate, input_tensors
 
-Case = getattr(checks, "Case", None) or _core.Case  # adapter: the checks package exports Case from core today
+__all__ = ["Case", "GradingSetupError", "Replay", "cases_for", "check_functions", "judge"]
 
 
 class GradingSetupError(RuntimeError):
@@ -46,16 +44,7 @@ def cases_for(exercise_id: str) -> list:
     """The cases the exercise's check runs (its registered ones), built once."""
     if exercise_id not in EXERCISES:
         raise GradingSetupError(f"{exercise_id} is not a registered exercise")
-    exercise = EXERCISES[exercise_id]
-    cases_of = getattr(_core, "cases_of", None)  # adapter: the checks build and cache them here today
-    return list(cases_of(exercise) if cases_of else (exercise.cases() if exercise.cases else []))
-
-
-def named_tensors(args: tuple, kwargs: dict) -> list:
-    """The tensors a call receives, dataclass fields included, as the checks list them (adapter, see above)."""
-    from course_tools.grading.harness import tensor_finder
-
-    return tensor_finder()(args, kwargs)
+    return list(cases_of(EXERCISES[exercise_id]))
 
 
 # ---------------------------------------------------------------------------- what came back, replayed
@@ -135,18 +124,18 @@ class Replay:
         if i >= len(self.calls):
             raise _raised("GraderError", "no result came back for this case")
         call = self.calls[i]
-        tensors = dict(named_tensors(args, kwargs))
-        for name, after in (call.get("changed") or {}).items():
-            target = tensors.get(str(name))
+        tensors = input_tensors(args, kwargs)
+        for path, after in (call.get("changed") or {}).items():
+            target = tensors.get(str(path))
             if target is None:
                 continue
-            if not isinstance(after, torch.Tensor):  # the student's function replaced it with something else
+            if not isinstance(after, torch.Tensor):  # gone, or replaced by something else, in the sandbox
                 after = torch.full_like(target, float("nan")) if target.is_floating_point() else target + 1
             with torch.no_grad():
-                if target.shape == after.shape:
-                    target.copy_(after.to(target.dtype))
+                if target.shape == after.shape and target.dtype == after.dtype:
+                    target.copy_(after)
                 else:
-                    target.set_(after.clone().to(target.dtype))
+                    target.set_(after.clone())
         if call.get("error"):
             type_name, message = call["error"]
             raise _raised(str(type_name), str(message))
@@ -187,7 +176,23 @@ def judge(exercise_id: str, record: dict, cases: list, *, public: int | None = N
                                            f"not: {second.message}", second.hint, second.source)
 
 
+class _Run:
+    """``Exercise.call`` for the judging: the replay already stands for a whole run; anything else (the
+    reference, a known mistake) still runs through the exercise's own ``call``."""
+
+    def __init__(self, call, replay: Replay):
+        self.call, self.replay = call, replay
+
+    def __call__(self, fn, *args, **kwargs):
+        if fn is self.replay:
+            return self.replay(*args, **kwargs)
+        return self.call(fn, *args, **kwargs)
+
+
 def _evaluate(exercise, replay: Replay, cases: list) -> CheckResult:
+    changes = {}
     if exercise.validate is not None:
-        exercise = dataclasses.replace(exercise, validate=replay.validate)
-    return evaluate(exercise, replay, cases)
+        changes["validate"] = replay.validate
+    if getattr(exercise, "call", None) is not None:
+        changes["call"] = _Run(exercise.call, replay)
+    return evaluate(dataclasses.replace(exercise, **changes) if changes else exercise, replay, cases)
