@@ -29,6 +29,7 @@ import torch
 
 from .data import load_mnist
 from .env import choose_threads, pick_device
+from .flow import FlowEulerSampler, FlowHeunSampler
 from .metrics import classify, evaluate_samples, fid_bootstrap_sd, real_reference
 from .pretrained import load_classifier
 from .samplers import DDIMSampler, DPMSolverSampler, sample
@@ -40,6 +41,11 @@ SAMPLERS = {  # how notebook 4 scores its live run: DDIM-50 before 0.3, SDE-DPM+
     "DDIM-50": lambda schedule: DDIMSampler(schedule, 50),
     "SDE-DPM++2M-20": lambda schedule: DPMSolverSampler(schedule, 20, stochastic=True),
 }
+FLOW_SAMPLERS = {  # a flow-matching recipe (notebook 9's "live-flow") at 20 network calls and fewer
+    "Euler-20": lambda schedule: FlowEulerSampler(20),
+    "Heun-10": lambda schedule: FlowHeunSampler(10),
+}
+DEFAULT_RECIPES = ("live-v1", "live-v2")  # notebook 4's, oldest first
 NOTEBOOK_SAMPLER = {"live-v1": "DDIM-50"}  # each recipe as notebook 4 ran it; the rest: SDE-DPM++2M-20
 RESULTS = "train_bench.md"  # in data/: the last full run, which notebook 4 prints
 
@@ -98,7 +104,7 @@ def run_training_benchmark(recipes, minutes, *, n: int = 500, device=None, image
             start = time.perf_counter()
             train_ddpm(state, images)
             took = (time.perf_counter() - start) / 60
-            for sampler_name, make in SAMPLERS.items():
+            for sampler_name, make in (FLOW_SAMPLERS if config.objective == "flow" else SAMPLERS).items():
                 samples = sample(state.ema.model, make(state.schedule), noise=noise, show_progress=False,
                                  generator=torch.Generator().manual_seed(EVAL_NOISE_SEED + 1)).images.cpu()
                 report = evaluate_samples(classifier, samples)
@@ -164,8 +170,9 @@ def format_markdown(rows: list[TrainingRow]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m course_utils.train_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--recipes", nargs="+", choices=sorted(LIVE_RECIPES), default=sorted(LIVE_RECIPES),
-                        help="notebook 4's live recipes to train (default: all, oldest first)")
+    parser.add_argument("--recipes", nargs="+", choices=sorted(LIVE_RECIPES), default=list(DEFAULT_RECIPES),
+                        help="live recipes to train, the older first (default: notebook 4's, live-v1 and live-v2; "
+                             "live-flow is notebook 9's flow-matching twin of live-v2)")
     parser.add_argument("--minutes", nargs="+", type=float, default=list(DEFAULT_MINUTES),
                         help="training budgets in wall-minutes (default: 1 2 5 10)")
     parser.add_argument("--n", type=int, default=500, help="samples scored per row (default 500)")
