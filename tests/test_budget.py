@@ -61,3 +61,14 @@ def test_the_training_benchmark_runs_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "live-v1 | 0.05 |" in out and (tmp_path / "t.md").read_text().startswith("| recipe")
     assert torch.get_num_threads() >= 1
+
+
+def test_a_variant_names_a_recipe_with_settings_changed_and_bad_ones_are_refused():
+    assert train_bench.parse_variant("snr2:min_snr_gamma=2,lr=4e-3") == ("snr2", {"min_snr_gamma": 2.0, "lr": 0.004})
+    assert train_bench.parse_variant("b64:batch_size=64,min_snr_gamma=none")[1] == {"batch_size": 64,
+                                                                                   "min_snr_gamma": None}
+    for bad in ("nosettings", "x:model=1", "x:unknown=3", ":lr=1"):
+        with pytest.raises(ValueError, match="a variant is"):
+            train_bench.parse_variant(bad)
+    with pytest.raises(SystemExit):
+        train_bench.main(["--variant", "x:min_snr_gamma=-1", "--steps", "1"])
