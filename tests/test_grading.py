@@ -21,13 +21,23 @@ import pytest
 
 from course_tools import grading
 from course_tools.grading import fakeclass, gradebook, hostile, sandbox
-from course_tools.grading.gradebook import MISSING, PASSED
+from course_tools.grading.gradebook import FAILED, MISSING, NOT_ATTEMPTED, PASSED
 from course_utils.checks import EXERCISES
 
 pytestmark = [pytest.mark.slow, pytest.mark.instructor]
 
 STEMS = [fakeclass.lesson("01"), fakeclass.lesson("05")]
 DUE = [e for s in STEMS for e in fakeclass.exercises_of(s)]
+
+
+def _canary():
+    """A file of the course's data/ that no submission may delete, with a name of its own. A run killed before its
+    clean-up (a time limit) leaves one behind: those are removed here first."""
+    for stale in (grading.ROOT / "data").glob(".grading-canary-*.txt"):
+        stale.unlink(missing_ok=True)
+    path = grading.ROOT / "data" / f".grading-canary-{uuid.uuid4().hex}.txt"
+    path.write_text("the course's data\n", encoding="utf-8")
+    return path
 
 
 def _left_running() -> list[str]:
@@ -66,8 +76,7 @@ def graded(request, tmp_path_factory):
     root, out = base / "submissions", base / "gradebook"
     out.mkdir()
     (out / "keep.txt").write_text("an earlier gradebook\n", encoding="utf-8")
-    canary = grading.ROOT / "data" / f".grading-canary-{uuid.uuid4().hex}.txt"
-    canary.write_text("the course's data\n", encoding="utf-8")
+    canary = _canary()
     pwned = grading.ROOT / f"pwned-{uuid.uuid4().hex}"
     lock = f"/run/lock/grading-canary-{uuid.uuid4().hex}"
     targets = {"delete": str(canary), "touch": str(pwned), "overwrite": str(root / "ada" / f"{STEMS[0]}.ipynb"),
@@ -181,13 +190,30 @@ def test_the_gradebook_files(graded):
     assert "## What submissions tried inside their sandbox" in summary and "gc.get_objects" in summary
 
 
+# ---------------------------------------------------------------------------- every lesson
+
+
+def test_every_registered_exercise_is_graded_right_wrong_and_blank(tmp_path):
+    # Every lesson, every exercise, in the sandbox auto picks: training steps and notebook 9's flow included. A
+    # course function that seeds torch reads its stack's source (a library's read, not the student's), and a
+    # training step's result depends on the thread count: neither may change a verdict.
+    root, stems = tmp_path / "submissions", fakeclass.lessons()
+    for kind in ("correct", "wrong", "blank"):
+        fakeclass.honest(root, kind, kind, stems)
+    result = grading.grade_folder(root, tmp_path / "gradebook", options=gradebook.Options(jobs=2, timeout=600))
+    got = {(r.student, r.exercise): (r.status, r.message) for r in result.rows}
+    expected = {"correct": PASSED, "wrong": FAILED, "blank": NOT_ATTEMPTED}
+    wrong = {k: v for k, v in got.items() if v[0] != expected[k[0]]}
+    assert wrong == {}
+    assert {e for _, e in got} == set(EXERCISES) and result.findings == []
+
+
 # ---------------------------------------------------------------------------- without a sandbox
 
 
 def test_plain_runs_only_with_its_flag_and_reports_what_it_promises(tmp_path):
     root, out = tmp_path / "submissions", tmp_path / "gradebook"
-    canary = grading.ROOT / "data" / f".grading-canary-{uuid.uuid4().hex}.txt"
-    canary.write_text("the course's data\n", encoding="utf-8")
+    canary = _canary()
     pyc = grading.ROOT / "course_utils" / "__pycache__" / f"grading-canary-{uuid.uuid4().hex}.pyc"
     pyc.parent.mkdir(exist_ok=True)
     try:

@@ -3,7 +3,10 @@
 import dataclasses
 import io
 import json
+import os
 import py_compile
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -172,6 +175,43 @@ def test_what_the_profiler_saw_is_read_as_reference_use():
     assert "exact copy" in policy.reference_use("nb01.add_noise", copy)
 
 
+WATCHED = """
+import json, linecache, sys
+from course_tools.grading import harness
+from course_utils import env, forward
+
+sent = []
+
+
+class Channel:
+    def json(self, message):
+        sent.append(message)
+
+
+watch = harness.Watch(harness.Places(sys.argv[1]), Channel(), sys.argv[2])
+watch.install()
+watch.where, watch.calling = "call", True
+env.set_seed(0)  # torch keeps a stack trace of the course's frames: a library reading the course's source
+cached = sorted(p for p, entry in linecache.cache.items() if "course_utils" in p and len(entry) > 1 and entry[2])
+namespace = {"forward": forward}
+exec(compile("import inspect\\ntry:\\n    inspect.getsource(forward.add_noise)\\nexcept OSError as err:\\n"
+             "    refused = type(err).__name__\\n", "<cell>", "exec"), namespace)
+print(json.dumps({"cached": cached, "refused": namespace.get("refused"), "events": sent}))
+"""
+
+
+def test_the_course_s_source_is_never_read_in_a_sandbox_and_only_a_student_s_read_is_reported(tmp_path):
+    # A library that reads the course's source on its own (torch.manual_seed keeps a stack trace) is not the
+    # student's doing, but what it read would sit in linecache for student code to take unseen: refused, unreported.
+    run = subprocess.run([sys.executable, "-c", WATCHED, str(grading.ROOT), str(tmp_path)], cwd=grading.ROOT,
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["cached"] == [] and seen["refused"] == "OSError"
+    reads = [e["detail"] for e in seen["events"] if e["event"] == "read course source"]
+    assert reads == [str(grading.ROOT / "course_utils" / "forward.py")]  # the student's inspect.getsource only
+
+
 def test_a_copy_of_the_reference_s_code_is_known_wherever_it_was_compiled(tmp_path):
     import inspect
 
@@ -268,6 +308,23 @@ def test_an_exercise_whose_answer_is_what_it_does_is_judged_through_its_call():
         assert (grader.passed, grader.message, grader.hint) == (notebook.passed, notebook.message, notebook.hint)
 
 
+def test_the_grader_judges_with_the_sandbox_s_thread_count_whatever_its_own_or_a_cell_s():
+    # A training step's Adam update magnifies rounding: one thread and three give weights further apart than
+    # the check's tolerance, so the reference must run with the count the student's function ran with.
+    exercise = next(e for e in EXERCISES.values() if e.call is not None)
+    cases = verdicts.cases_for(exercise.id)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)  # as a notebook cell may
+        calls = _roundtrip(harness.call_cases(exercise.reference, cases, 60, run=exercise.run))
+        torch.set_num_threads(2)  # the grader's own default, on another machine
+        result = verdicts.judge(exercise.id, {"calls": calls, "params": ["state", "x0"]}, cases)
+        assert torch.get_num_threads() == 2  # put back
+    finally:
+        torch.set_num_threads(before)
+    assert result.passed, result.message
+
+
 def test_every_exercise_has_a_check_and_cases():
     assert set(verdicts.check_functions()) == set(EXERCISES)
     for exercise_id in EXERCISES:
@@ -351,6 +408,12 @@ def test_bytecode_that_is_not_its_source_s_compilation_is_found(tmp_path):
     body = open(py_compile.compile(str(evil), cfile=str(tmp_path / "evil.pyc")), "rb").read()[16:]
     open(pyc, "wb").write(header + body)
     assert [p.name for p in integrity.poisoned([tmp_path])] == [f"mod.{__import__('sys').implementation.cache_tag}.pyc"]
+    source.write_text("def f():\n    return 10\n", encoding="utf-8")  # edited since (a git pull): Python recompiles it
+    assert integrity.poisoned([tmp_path]) == []  # so a stale file is not a poisoned one
+    unchecked = py_compile.compile(str(source), doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    header = open(unchecked, "rb").read()[:16]
+    open(unchecked, "wb").write(header + body)  # an unchecked file is loaded whatever the source says
+    assert len(integrity.poisoned([tmp_path])) == 1
 
 
 def test_plain_is_never_chosen_without_its_flag_and_its_help_says_what_it_does_not_protect(capsys):

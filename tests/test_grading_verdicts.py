@@ -4,18 +4,16 @@ from the notebook's check; and the course's own solutions pass every hidden case
 Built from the registry: a new exercise, or a new known mistake, is covered with no edit here.
 """
 
+import ast
 import inspect
 import io
 import json
-import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from course_tools import notebooks
 from course_tools.grading import harness, hidden, verdicts
-from course_utils import forward
 from course_utils.checks import EXERCISES, evaluate, input_tensors
 
 pytestmark = [pytest.mark.slow, pytest.mark.instructor]
@@ -77,9 +75,24 @@ def test_every_registered_answer_gets_the_same_verdict_from_the_grader_as_from_t
         assert (grader.passed, grader.message, grader.hint) == (notebook.passed, notebook.message, notebook.hint), name
 
 
+def _imports(cells: list[dict]) -> dict:
+    """The names the notebook's import statements bind (whatever its solutions use: torch, F, training_loss, ...)."""
+    namespace: dict = {}
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:
+            continue
+        statements = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        exec(compile(ast.Module(statements, []), "<imports>", "exec"), namespace)  # noqa: S102 - the course's imports
+    return namespace
+
+
 def _solutions():
-    """exercise id -> the solution notebook's own function, defined as the notebook defines it (the registered
-    reference for an exercise whose notebook does not hold it yet)."""
+    """exercise id -> the solution notebook's own function, defined as the notebook defines it, with its imports
+    (the registered reference for an exercise whose notebook does not hold it yet)."""
     namespaces, out = {}, {}
     for exercise in EXERCISES.values():
         cells = json.loads((notebooks.SOLUTIONS_DIR / f"{exercise.notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
@@ -88,7 +101,7 @@ def _solutions():
         if source is None:
             out[exercise.id] = exercise.reference
             continue
-        namespace = namespaces.setdefault(exercise.notebook, {"torch": torch, "math": math, "F": F, "q_sample": forward.q_sample})
+        namespace = namespaces.setdefault(exercise.notebook, _imports(cells))
         exec(source, namespace)  # noqa: S102 - the course's own solution code
         out[exercise.id] = namespace[exercise.function]
     return out

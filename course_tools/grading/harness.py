@@ -32,6 +32,7 @@ import hashlib
 import inspect
 import io
 import json
+import linecache
 import os
 import select
 import signal
@@ -107,7 +108,8 @@ class Places:
         self.grader = os.path.dirname(os.path.realpath(__file__)) + os.sep
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
         prefixes |= {p for p in sys.path if p and ("site-packages" in p or "dist-packages" in p)}
-        self.libraries = tuple(sorted({os.path.realpath(p) + os.sep for p in prefixes if p}))
+        # as code names its file (a symlinked virtual environment's own path) and as it resolves
+        self.libraries = tuple(sorted({f(p) + os.sep for p in prefixes if p for f in (os.path.abspath, os.path.realpath)}))
         self.fingerprints: dict[str, str] = {}  # bytecode fingerprint -> "module:qualname" of a course function
         self._names: dict[types.CodeType, str | None] = {}
 
@@ -221,6 +223,15 @@ class Watch:
                 and frame.f_back.f_code.co_name == "get_code"
                 and frame.f_code.co_filename.startswith("<frozen importlib"))
 
+    def _initiator(self, frame) -> str:
+        """Whose code asked, through any library between: the kind of the innermost frame that is not a library's."""
+        while frame is not None:
+            kind = self.places.kind(frame.f_code.co_filename, frame.f_code.co_name)
+            if kind != "library":
+                return kind
+            frame = frame.f_back
+        return "library"
+
     def _quoting(self, frame) -> bool:
         """A source line shown by warnings or by this harness (not a student's read)."""
         depth = 0
@@ -233,6 +244,12 @@ class Watch:
                 return True
             frame, depth = frame.f_back, depth + 1
         return False
+
+    def install(self) -> None:
+        """Start watching (for good: an audit hook cannot be removed), and forget every source line read so far:
+        importing the course reads some of it into linecache (torch keeps a stack trace when it is seeded)."""
+        sys.addaudithook(self.hook)
+        linecache.clearcache()
 
     def hook(self, event: str, args: tuple) -> None:
         if self.busy or self.where == "setup":
@@ -267,9 +284,14 @@ class Watch:
                     self.report("write", f"opened {path} for writing")
                 return
             if path.startswith(self.places.course) and path.endswith((".py", ".pyc")):
-                frame, _ = self._caller()
-                if not self._import_read(frame) and not self._quoting(frame):
+                frame, who = self._caller()
+                if self._import_read(frame) or who == "grader":
+                    return  # the import system, or the harness learning the course's functions
+                if self._initiator(frame) == "student" and not self._quoting(frame):
                     self.report("read course source", path)
+                # Refused whoever asks: a library's read on its own behalf (torch.manual_seed keeps a stack trace,
+                # IPython shows one) would leave the file in linecache, where student code could read it unseen.
+                raise PermissionError(f"{path}: the course's source is not readable while the grader runs a notebook")
             elif "/notebooks/solutions/" in path or path.endswith(("/INSTRUCTORS.md", "/.git")) or "/.git/" in path:
                 self.report("read answers", path)
             return
@@ -528,7 +550,7 @@ def _one_call(run, fn, args: tuple, kwargs: dict, call_timeout: float, watch: Wa
     try:
         if watch is not None:
             watch.where, watch.calling = "call", True
-        with torch.enable_grad(), _Alarm(call_timeout):
+        with torch.enable_grad(), jobs.threads(), _Alarm(call_timeout):  # a cell may have changed the threads
             if profile is not None:
                 sys.setprofile(profile)
             try:
@@ -602,7 +624,7 @@ def grade_notebook(task: jobs.NotebookTask, job: jobs.Job, cases: dict, channel:
     validators = {e.id: getattr(EXERCISES.get(e.id), "validate", None) for e in task.exercises}
     runners = {e.id: getattr(EXERCISES.get(e.id), "run", None) for e in task.exercises}
     watch = Watch(places, channel, work)
-    sys.addaudithook(watch.hook)  # from here on, nothing can remove it
+    watch.install()
     shell = _shell()
     taken, missing = run_cells(task, shell, watch, channel, job.cell_timeout)
     threads = [t.name for t in __import__("threading").enumerate() if t is not __import__("threading").main_thread()]
@@ -800,7 +822,7 @@ def main(argv: list[str]) -> int:
                       COURSE_QUICK="1" if job.quick else "0", PYTHONDONTWRITEBYTECODE="1")
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(jobs.THREADS)
     cases = torch.load(io.BytesIO(blob), weights_only=False)  # from the grader, before any student code ran
     del blob
     import matplotlib

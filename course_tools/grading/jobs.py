@@ -15,12 +15,29 @@ from __future__ import annotations
 
 import json
 import struct
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 PROTOCOL = 2
 HEADER = struct.Struct("!cI")  # kind (b"J" json, b"T" torch bytes), length
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # one message; the grader stops reading a child past MAX_JOB_BYTES
 MAX_JOB_BYTES = 256 * 1024 * 1024
+# PyTorch CPU threads for a graded call in the sandbox and for judging it in the grader. A sum split over other
+# threads rounds otherwise, and a training step's optimizer can magnify that past a check's tolerance.
+THREADS = 1
+
+
+@contextmanager
+def threads():
+    """Compute with THREADS PyTorch threads, then put back the count in force before."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

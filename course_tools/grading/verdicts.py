@@ -23,6 +23,8 @@ import torch
 from course_utils import checks
 from course_utils.checks import EXERCISES, Case, CheckResult, cases_of, evaluate, input_tensors
 
+from .jobs import threads
+
 __all__ = ["Case", "GradingSetupError", "Replay", "cases_for", "check_functions", "judge"]
 
 
@@ -158,7 +160,13 @@ class Replay:
 
 def judge(exercise_id: str, record: dict, cases: list, *, public: int | None = None) -> CheckResult:
     """The check's verdict on what the student's function returned on ``cases`` (the first ``public`` are the
-    notebook's own; the rest were drawn for this run and are judged only once the public ones pass)."""
+    notebook's own; the rest were drawn for this run and are judged only once the public ones pass). The
+    reference runs with as many threads as the sandbox used (jobs.THREADS), so that equal work rounds alike."""
+    with threads():
+        return _judge(exercise_id, record, cases, public)
+
+
+def _judge(exercise_id: str, record: dict, cases: list, public: int | None) -> CheckResult:
     exercise = EXERCISES[exercise_id]
     calls = record.get("calls") or []
     public = len(cases) if public is None else public
