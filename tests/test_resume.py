@@ -276,8 +276,10 @@ def test_command_line_ctrl_c_says_how_to_resume_and_resumes_bit_for_bit(monkeypa
     assert status == train_cli.INTERRUPTED_EXIT_STATUS
     assert not out.exists()  # the final file is not written as if the run had finished
     stopped_at = at if how == "SIGINT" else at - 1
-    assert f"{out.with_suffix('.resume.pt')} holds the run at step {stopped_at} of {CFG.train_steps}" in printed
-    command = shlex.split(printed.strip().splitlines()[-1])
+    last = printed.strip().splitlines()[-1]  # one line: what happened, what is on disk, the command that continues
+    assert f"stopped by Ctrl-C after step {stopped_at} of {CFG.train_steps}: " in last
+    assert f"{out.with_suffix('.resume.pt')} holds the run at step {stopped_at} and {out} was not written" in last
+    command = shlex.split(last.split("continue exactly with: ")[1])
     assert command[:3] == ["python", "-m", "course_utils.train"] and "--resume" in command
 
     assert run_cli(command[3:]) == 0
