@@ -28,7 +28,9 @@ def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
     bench.write_csv(rows, tmp_path / "bench.csv")
     with open(tmp_path / "bench.csv", encoding="utf-8") as f:
         table = list(csv.reader(f))
-    assert table[0] == bench.HEADER and len(table) == 3
+    assert table[0] == bench.CSV_HEADER and len(table) == 3
+    assert float(table[1][bench.CSV_HEADER.index("digit-FID")]) == row.digit_fid  # numbers, each in its own column
+    assert bench.read_csv(tmp_path / "bench.csv") == rows
 
 
 @pytest.mark.slow  # samples or classifies thousands of images
@@ -64,6 +66,7 @@ def test_rows_are_parsed_and_bad_ones_explained():
 
 @pytest.mark.parametrize("argv, message", [
     (["--rows", "DDIM-2000"], "1 <= steps <= 1000"),
+    (["--rows", "PNDM-20"], "names no sampler"),
     (["--models", "uncond", "--scales", "1"], "cannot be used with --models uncond"),
     (["--models", "cond", "--scales", "-1"], "finite and >= 0"),
     (["--models", "cond", "--scales", "nan"], "finite and >= 0"),
@@ -88,6 +91,5 @@ def test_the_model_card_and_the_csv_hold_the_shipped_benchmark():
     assert "\n".join(table) in (data_dir() / "MODEL_CARD.md").read_text(encoding="utf-8"), (
         "data/MODEL_CARD.md's benchmark table differs from data/bench.md: paste the new table into the card"
     )
-    with open(data_dir() / "bench.csv", encoding="utf-8", newline="") as f:
-        rows = [[row[column] for column in bench.HEADER] for row in csv.DictReader(f)]
-    assert [f"| {' | '.join(row)} |" for row in rows] == table[2:]
+    rows = bench.read_csv(data_dir() / "bench.csv")
+    assert [f"| {' | '.join(row.cells())} |" for row in rows] == table[2:]
