@@ -44,6 +44,7 @@ with interrupt_handling(PROG, active=__name__ == "__main__", what="while startin
     import torch
 
     from .env import MAX_THREADS, check_device, pick_device
+    from .forward import ImageGenerators
     from .guidance import ClassifierFreeGuidance
     from .metrics import (
         RECOGNISED_THRESHOLD,
@@ -143,8 +144,9 @@ def run_benchmark(
 
     def run_row(model_name, model, sampler_name, steps, schedule, guidance, labels=None):
         sampler = make_sampler(sampler_name, steps, schedule, eta)
-        out = sample(model, sampler, noise=noise, labels=labels, generator=torch.Generator().manual_seed(seed + 1),
-                     device=device, chunk_size=batch_size, desc=f"{sampler_name}-{steps} {guidance}".rstrip(" —"))
+        fresh = ImageGenerators(torch.Generator().manual_seed(seed + 1), n)  # each image's noise its own: any batch size
+        out = sample(model, sampler, noise=noise, labels=labels, generator=fresh, device=device, chunk_size=batch_size,
+                     desc=f"{sampler_name}-{steps} {guidance}".rstrip(" —"))
         report = evaluate_samples(classifier, out.images.cpu(), labels, floor=floor)
         fid_sd = fid_bootstrap_sd(report.features, reference_features)
         recognised_sd = (report.recognised * (1 - report.recognised) / n) ** 0.5

@@ -79,8 +79,9 @@ def atomic_save(obj, path: str | Path) -> Path:
     if path.is_dir():
         raise CheckpointError(f"cannot save a checkpoint as {path}: that is a folder. Give a file name, e.g. {path / 'model.pt'}")
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as f:
+        with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())

@@ -30,6 +30,13 @@ class ImageGenerators:
     def __len__(self) -> int:
         return self.num_images
 
+    def __getitem__(self, images: slice) -> ImageGenerators:
+        """The streams of some of the images (a slice), e.g. to sample those images again on their own."""
+        part = ImageGenerators(self._parent, 0)
+        part._streams = self.streams()[images]
+        part.num_images = len(part._streams)
+        return part
+
     def streams(self) -> list[torch.Generator]:
         if self._streams is None:
             seeds = torch.randint(0, 2**62, (self.num_images,), generator=self._parent).tolist()

@@ -187,8 +187,9 @@ def _check_noise_aware(classifier) -> None:
     if not callable(classifier):
         raise ValueError(f"classifier guidance needs a classifier (a model called as classifier(x_t, t)), "
                          f"got {type(classifier).__name__}")
+    called = classifier.forward if isinstance(classifier, torch.nn.Module) else classifier  # a module's call is (*args)
     try:
-        inspect.signature(classifier).bind(torch.zeros(1), torch.zeros(1))
+        inspect.signature(called).bind(torch.zeros(1), torch.zeros(1))
     except TypeError:
         raise ValueError(f"classifier guidance needs a noise-aware classifier p(y | x_t, t), called as classifier(x_t, t), "
                          f"such as course_utils.classifier.NoisyDigitClassifier; this {type(classifier).__name__} takes no "

@@ -12,12 +12,14 @@ with the same batches and the same guard.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from .cli import Interrupted
 from .env import progress
 
 STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
@@ -52,6 +54,7 @@ class StopGuard:
     between steps, so a step is never half done and a save is never cut short. A second signal raises
     KeyboardInterrupt at once (for a step that hangs). Where no handler can be installed (not the main
     thread), the signals act as usual. The handlers in force before are put back on exit.
+    (The KeyboardInterrupt is a :class:`course_utils.cli.Interrupted`, which names the signal.)
     """
 
     def __init__(self):
@@ -63,9 +66,10 @@ class StopGuard:
         return self.signal_name is not None
 
     def _handle(self, signum, frame) -> None:
+        name = STOP_SIGNALS.get(signum, f"signal {signum}")
         if self.requested:
-            raise KeyboardInterrupt
-        self.signal_name = STOP_SIGNALS.get(signum, f"signal {signum}")
+            raise Interrupted(name)
+        self.signal_name = name
 
     def __enter__(self) -> StopGuard:
         if threading.current_thread() is threading.main_thread():
@@ -77,9 +81,16 @@ class StopGuard:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._sigterm_default = self._previous.get(signal.SIGTERM) == signal.SIG_DFL
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous = {}
+
+    def pass_on(self) -> None:
+        """After the loop has stopped cleanly: a SIGTERM that nothing else handles (a script, a notebook kernel being
+        shut down, not a course command) still ends the process, as its sender asked. Call it after the guard's block."""
+        if self.signal_name == "SIGTERM" and getattr(self, "_sigterm_default", False):
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Stopped(KeyboardInterrupt):
@@ -96,7 +107,8 @@ def fit(model: torch.nn.Module, loss_of: Callable[[object], torch.Tensor], batch
     ``loss_of(batch)``, backward, ``optimizer`` step (then ``scheduler`` step, if any).
 
     Returns the loss of every step and leaves the model in eval mode. Ctrl-C or SIGTERM stops it after the
-    step in progress by raising :class:`Stopped` (a KeyboardInterrupt), so the weights are never half updated.
+    step in progress by raising :class:`Stopped` (a KeyboardInterrupt), so the weights are never half updated;
+    a SIGTERM that no one else handles then ends the process (:meth:`StopGuard.pass_on`).
     """
     losses: list[float] = []
     model.train()
@@ -111,7 +123,11 @@ def fit(model: torch.nn.Module, loss_of: Callable[[object], torch.Tensor], batch
                     scheduler.step()
                 losses.append(loss.item())
                 if stop.requested and step + 1 < steps:
-                    raise Stopped(stop.signal_name, step + 1, steps)
+                    break
     finally:
         model.eval()
+    if stop.requested:
+        stop.pass_on()
+        if len(losses) < steps:
+            raise Stopped(stop.signal_name, len(losses), steps)
     return losses

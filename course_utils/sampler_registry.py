@@ -73,8 +73,10 @@ def parse_row(text: str, num_timesteps: int = 1000) -> tuple[str, int]:
     examples = [f"{e.name}-{num_timesteps}" if e.every_step else f"{e.name}-<steps>" for e in SAMPLERS.values()]
     usage = f"a row is {', '.join(examples)} with 1 <= steps <= {num_timesteps} (e.g. DDIM-50)"
     if name not in SAMPLERS:
-        close = difflib.get_close_matches(name or text, SAMPLERS, n=1, cutoff=0.5)
-        raise ValueError(f"{usage}; {text!r} names no sampler" + (f" (did you mean {close[0]}-{steps}?)" if close else ""))
+        upper = {known.upper(): known for known in SAMPLERS}  # "ddim" is surely DDIM
+        close = difflib.get_close_matches((name or text).upper(), upper, n=1, cutoff=0.5)
+        hint = f" (did you mean {upper[close[0]]}-{steps}?)" if close and steps else ""
+        raise ValueError(f"{usage}; {text!r} names no sampler{hint}")
     if not steps.isdigit() or not 1 <= int(steps) <= num_timesteps:
         raise ValueError(f"{usage}, got {text!r}")
     if SAMPLERS[name].every_step and int(steps) != num_timesteps:

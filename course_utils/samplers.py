@@ -459,10 +459,12 @@ def sample(
     ``sampler`` is any :class:`Sampler`; it calls the model through ``predict(x, t)``.
 
     Memory does not grow with N: the network sees at most ``chunk_size`` images per call (default: as many
-    as fit in the free memory, :func:`chunk_size_for`). Fresh noise of stochastic samplers is drawn per
-    image (:class:`~course_utils.forward.ImageGenerators` seeded from ``generator``), so an image is the same
-    for any ``chunk_size`` and whatever other images are sampled beside it (up to float rounding in the
-    network, about 1e-6, which batches of other sizes sum in another order).
+    as fit in the free memory, :func:`chunk_size_for`), while each step, and its fresh noise, is taken for the
+    whole batch at once, so the images are the same for any ``chunk_size`` (up to float rounding in the
+    network, about 1e-6, which batches of other sizes sum in another order). Fresh noise is drawn with
+    ``generator`` for the whole batch (as a loop written by hand would draw it); with
+    ``generator=ImageGenerators(torch.Generator().manual_seed(s), N)`` (:mod:`course_utils.forward`) each image
+    draws its own, so an image is also the same whatever other images are sampled beside it (the benchmark does this).
     """
     noise = _starting_noise(num_images, noise, image_shape, generator, model_dtype(model))
     n = len(noise)
@@ -472,7 +474,8 @@ def sample(
     kept = _trajectory_rows(return_trajectory, trajectory_images, n)
     x = noise.to(device)  # a new tensor on `device` (or the caller's, never changed in place)
     labels = None if labels is None else check_labels(labels, n, label_classes(model), hint=NULL_LABEL_HINT, device=device)
-    per_image = ImageGenerators(generator, n) if isinstance(generator, torch.Generator) else generator
+    if isinstance(generator, ImageGenerators) and len(generator) != n:
+        raise ValueError(f"generator holds {len(generator)} image streams (ImageGenerators), but {n} images are sampled")
 
     def predict(x_t: torch.Tensor, t) -> torch.Tensor:
         parts = [call_model(model, x_t[i : i + chunk], time_batch(t, x_t[i : i + chunk]),
@@ -488,7 +491,7 @@ def sample(
     for t, t_prev in progress(sampler.timesteps(), desc=f"{sampler.name} {desc}", **bar_options):
         if kept is not None:
             out.trajectory.append(keep(x))
-        x, x0_hat = sampler.advance(predict, x, t, t_prev, per_image)
+        x, x0_hat = sampler.advance(predict, x, t, t_prev, generator)
         if kept is not None:
             out.pred_x0.append(keep(x0_hat))
         out.timesteps.append(t)

@@ -46,7 +46,6 @@ from .cli import (
     OutputLock,
     Parser,
     UsageError,
-    check_output_file,
     fail,
     interrupt_handling,
 )
@@ -62,6 +61,15 @@ with interrupt_handling(PROG, active=__name__ == "__main__", what="while startin
     from .data import MNISTDataError, load_mnist
     from .env import MAX_THREADS, pick_device
     from .loop import StopGuard, Stopped
+    from .run_files import (
+        check_out,
+        check_out_is_no_run,
+        lock_path_for,
+        resume_path_for,
+        same_weights,
+        saved_step,
+        unfinished,
+    )
     from .training import (
         PRESETS,
         UNET_KINDS,
@@ -80,7 +88,6 @@ EPOCH_PRESETS = ("classifier", "vae")  # trained for --epochs passes, in one go 
 DEFAULT_EPOCHS = {"classifier": CLASSIFIER_EPOCHS, "vae": VAETrainConfig().epochs}
 # Settings the command line may change on a resumed run; the seed stays the run's own.
 RESUME_OVERRIDES = ("train_steps", "lr", "lr_decay", "seed")
-RESERVED_SUFFIXES = (".resume.pt", ".lock")  # names a run keeps beside --out
 
 
 def build_parser() -> Parser:
@@ -109,16 +116,6 @@ def build_parser() -> Parser:
     return parser
 
 
-def resume_path_for(out: Path) -> Path:
-    """Where a run writing ``out`` keeps its resumable checkpoint: NAME.resume.pt beside it."""
-    return out.with_suffix(".resume.pt")
-
-
-def lock_path_for(out: Path) -> Path:
-    """The lock a run writing ``out`` holds: NAME.lock, named like its resume file, which two --out may share."""
-    return out.with_suffix(".lock")
-
-
 def check_device(name: str | None) -> torch.device:
     """The device to train on (``--device``, else COURSE_DEVICE, else the best there is), or a UsageError saying
     why it cannot be used."""
@@ -126,17 +123,6 @@ def check_device(name: str | None) -> torch.device:
         return pick_device(name, flag="--device")
     except ValueError as err:
         raise UsageError(str(err)) from None
-
-
-def check_out(out: Path) -> None:
-    """``--out`` names a file this command may write, and not one a run keeps beside another --out."""
-    for suffix in RESERVED_SUFFIXES:
-        if out.name.endswith(suffix) and len(out.name) > len(suffix):
-            owner = out.with_name(out.name[: -len(suffix)] + ".pt")
-            raise UsageError(f"--out {out} is the name of the {suffix[1:].split('.')[0]} file that a run on {owner} keeps; "
-                             f"give the final checkpoint's name instead, e.g. --out {owner}")
-    check_output_file(out, "--out")
-    check_output_file(resume_path_for(out), f"--out (its resume file {resume_path_for(out).name})")
 
 
 def check_arguments(args) -> None:
@@ -237,22 +223,6 @@ def check_init(args) -> dict:
     return ckpt
 
 
-def _unfinished(ckpt: dict) -> tuple[int, int] | None:
-    """(steps done, total) of a resumable run that has not reached its total, else None."""
-    train = ckpt.get("train", {})
-    done, total = train.get("steps_done"), train.get("train_steps")
-    if "resume" not in ckpt or not isinstance(done, int) or not isinstance(total, int):
-        return None
-    return (done, total) if done < total else None
-
-
-def _same_run(a: dict, b: dict) -> bool:
-    """Were two checkpoints written from the same state of one run? Their "train" records agree."""
-    skip = ("preset", "threads")
-    keys = (set(a["train"]) & set(b["train"])) - set(skip)
-    return bool(keys) and all(a["train"][k] == b["train"][k] for k in keys)
-
-
 def check_not_overwriting(args, resume_path: Path) -> bool:
     """A new run would overwrite ``resume_path``: refuse if it holds an unfinished run, or a finished one whose
     result never reached ``--out`` (offered to be written, at a terminal). Returns True when that is accepted."""
@@ -262,21 +232,21 @@ def check_not_overwriting(args, resume_path: Path) -> bool:
         ckpt = read_checkpoint(resume_path, kind=UNET_KINDS)
     except CheckpointError:
         return False  # not a run that could be continued: nothing is lost
-    unfinished = _unfinished(ckpt)
-    if unfinished:
-        done, total = unfinished
+    run = unfinished(ckpt)
+    if run:
+        done, total = run
         raise UsageError(f"--out: {resume_path} holds an unfinished run (step {done} of {total}), which a new run would "
                          "overwrite; continue it with --resume, or delete that file to start again")
     if "resume" not in ckpt:
         return False
     try:
-        written = _same_run(read_checkpoint(args.out), ckpt) if args.out.is_file() else False
+        written = same_weights(read_checkpoint(args.out), ckpt) if args.out.is_file() else False
     except CheckpointError:
         written = False
     if written:
         return False  # a finished run whose checkpoint is --out: a new run (a next stage) may start
     fits = _presets_fitting(_config_of(ckpt, resume_path, "--out"))
-    command = resume_command(replace_preset(args, fits[0] if fits and args.preset not in fits else args.preset))
+    command = resume_command(args, preset=fits[0] if fits and args.preset not in fits else args.preset)
     done = ckpt["train"]["steps_done"]
     if sys.stdin.isatty() and input(f"{resume_path} holds a finished run (step {done} of {done}) whose checkpoint "
                                     f"{args.out} was never written. Write it now instead of training again? [Y/n] "
@@ -286,28 +256,9 @@ def check_not_overwriting(args, resume_path: Path) -> bool:
                      f"written; write it in seconds with: {command} (or delete {resume_path.name} to train again)")
 
 
-def check_out_is_no_run(out: Path) -> None:
-    """``--out`` itself must not be a checkpoint of an unfinished run (another run's resume file, renamed)."""
-    if not out.is_file():
-        return
-    try:
-        unfinished = _unfinished(read_checkpoint(out))
-    except CheckpointError:
-        return
-    if unfinished:
-        raise UsageError(f"--out {out} holds an unfinished run (step {unfinished[0]} of {unfinished[1]}) that this "
-                         "command would overwrite; choose another --out")
-
-
-def replace_preset(args, preset: str):
-    copy = type(args)(**vars(args))
-    copy.preset = preset
-    return copy
-
-
-def resume_command(args) -> str:
-    """The command line that continues an interrupted run exactly."""
-    parts = [*PROG.split(), "--preset", args.preset, "--out", str(args.out), "--resume"]
+def resume_command(args, preset: str | None = None) -> str:
+    """The command line that continues an interrupted run exactly (of ``preset``, if not the command's own)."""
+    parts = [*PROG.split(), "--preset", preset or args.preset, "--out", str(args.out), "--resume"]
     for flag, value in (("--device", args.device), ("--threads", args.threads), ("--checkpoint-every", args.checkpoint_every)):
         if value is not None:
             parts += [flag, str(value)]
@@ -325,14 +276,6 @@ def same_command(args, **changes) -> str:
             del argv[i : i + 2]
         argv += [flag, str(value)]
     return shlex.join([*PROG.split(), *argv])
-
-
-def _saved_step(resume_path: Path) -> int | None:
-    """The step the resume file holds, or None if there is none (or it cannot be read)."""
-    try:
-        return read_checkpoint(resume_path, kind=UNET_KINDS)["train"]["steps_done"] if resume_path.is_file() else None
-    except CheckpointError:
-        return None
 
 
 def resume_threads(args, ckpt: dict, device: torch.device) -> None:
@@ -366,8 +309,9 @@ def run(args) -> int:
             ckpt = check_resume(args, resume_path) if args.resume else check_init(args) if args.init else None
             if not args.resume:
                 finish = check_not_overwriting(args, resume_path)
-                if finish:
-                    args.resume, ckpt = True, check_resume(args, resume_path)
+                if finish:  # accepted at a terminal: the command becomes its --resume (which takes no recipe options)
+                    args.resume, args.init, args.seed, args.steps, args.lr, args.lr_decay = True, None, None, None, None, None
+                    ckpt = check_resume(args, resume_path)
             if args.resume:
                 resume_threads(args, ckpt, device)
         if args.threads:
@@ -411,8 +355,9 @@ def _train(args, device: torch.device, ckpt: dict | None, resume_path: Path) -> 
             raise
         fail(PROG, f"{err}; " + _what_is_left(args, resume_path), status=1)
     except FloatingPointError as err:
+        err = str(err).rstrip(".")
         lower = f"{(args.lr or _preset_lr(args, ckpt)) / 10:g}"
-        step = _saved_step(resume_path)
+        step = saved_step(resume_path)
         if step is not None:
             fail(PROG, f"training diverged: {err}; {resume_path} holds the run at step {step} and {out} was not written; "
                        f"continue with a lower learning rate: {resume_command(args)} --lr {lower}", status=1)
@@ -449,7 +394,7 @@ def _what_is_left(args, resume_path: Path) -> str:
     """What is intact on disk after a failed save, and the command that goes on from it."""
     if args.preset in EPOCH_PRESETS:
         return f"{args.out} is unchanged and this preset keeps no resume file: run the command again: {same_command(args)}"
-    step = _saved_step(resume_path)
+    step = saved_step(resume_path)
     if step is None:
         return f"nothing of this run was saved; run the command again: {same_command(args)}"
     return f"{resume_path} holds the run at step {step}, intact; continue with: {resume_command(args)}"
@@ -465,13 +410,14 @@ def _interrupted_line(args, err: KeyboardInterrupt, resume_path: Path, phase: st
         again = ("it keeps no resume file, so run the command again (fewer --epochs make it shorter)"
                  if args.preset in EPOCH_PRESETS and phase != "starting" else "run the command again")
         return f"{stopped}{where}: {what}; {again}: {same_command(args)}"
-    saved = _saved_step(resume_path)
+    saved = saved_step(resume_path)
     if saved is None:
         return f"{stopped} before anything was saved; run the command again: {same_command(args)}"
     if phase == "writing":
         return (f"{stopped} while {args.out} was written: it is unchanged, and {resume_path} holds the finished run "
                 f"(step {saved}); write {args.out} with: {resume_command(args)}")
-    where = f" after step {err.step} of {err.total}" if isinstance(err, Stopped) else " before training went on"
+    where = (f" after step {err.step} of {err.total}" if isinstance(err, Stopped) else
+             " before training went on" if phase == "starting" else " during training")
     exact = "exactly " if isinstance(err, Stopped) else ""
     return (f"{stopped}{where}: {resume_path} holds the run at step {saved} and {args.out} was not written; "
             f"continue {exact}with: {resume_command(args)}")

@@ -306,9 +306,10 @@ def train_ddpm(
     ``callback(state)`` runs every ``callback_every`` steps (e.g. to draw samples);
     with ``checkpoint_path`` the run is saved every ``checkpoint_every`` steps and at the end.
 
-    Pressing Ctrl-C (or "interrupt kernel"), or sending SIGTERM, stops after the step in progress and keeps
-    everything trained so far; ``state.interrupted`` is then True. The run stays exact: calling ``train_ddpm``
-    again (or resuming the checkpoint) gives the same losses and weights as a run never stopped.
+    Pressing Ctrl-C (or "interrupt kernel") stops after the step in progress and keeps everything trained so
+    far; ``state.interrupted`` is then True. The run stays exact: calling ``train_ddpm`` again (or resuming the
+    checkpoint) gives the same losses and weights as a run never stopped. SIGTERM stops the same way, and
+    then ends the process as SIGTERM asks (unless the caller handles SIGTERM, as the train command does).
     """
     cfg = state.config
     if state.model.is_conditional and labels is None:
@@ -328,6 +329,7 @@ def train_ddpm(
 
     state.interrupted, state.stopped_by = False, None
     torn = False  # an interrupt raised by code while a step was being applied: that step is half done
+    saved_at = None  # the step the checkpoint file last got
     bar = progress(total=max(target - state.step, 0), desc="training", unit="step")
     start = time.perf_counter()
     with StopGuard() as stop:
@@ -368,6 +370,7 @@ def train_ddpm(
                     state.seconds += time.perf_counter() - start
                     start = time.perf_counter()
                     save_train_state(state, checkpoint_path)
+                    saved_at = state.step
         except KeyboardInterrupt:
             state.interrupted, state.stopped_by = True, stop.signal_name or "Ctrl-C"
         finally:
@@ -376,7 +379,7 @@ def train_ddpm(
             model.eval()
         if stop.requested and state.step < target:
             state.interrupted, state.stopped_by = True, stop.signal_name
-        if checkpoint_path is not None and not torn:
+        if checkpoint_path is not None and not torn and state.step != saved_at:
             save_train_state(state, checkpoint_path)
     if torn:
         print(
@@ -391,6 +394,7 @@ def train_ddpm(
             f"Interrupted{by}: stopped after step {state.step} of {target}, keeping the weights trained so far{where}. "
             "Training again continues exactly where it stopped."
         )
+    stop.pass_on()  # a SIGTERM meant for a script or a kernel still ends it, now that the run is saved
     return state
 
 

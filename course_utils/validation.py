@@ -70,10 +70,11 @@ def check_labels(labels, num_images: int, num_classes: int | None = 10, *, null_
     return labels.to(device=device, dtype=torch.long) if device is not None else labels.long()
 
 
-def float_images(x, name: str, *, dtype: torch.dtype = torch.float32, dims: int | None = 4) -> torch.Tensor:
+def float_images(x, name: str, *, dtype: torch.dtype = torch.float32, dims: int | None = 4,
+                 shape: str = "(N, C, H, W)") -> torch.Tensor:
     """``x`` as a ``dtype`` tensor: a tensor of another float dtype (float64, half, bfloat16) is converted;
-    a list or array, an integer (e.g. uint8) or a bool tensor is refused with the fix in the message."""
-    shape = "(N, C, H, W)" if dims == 4 else "a tensor"
+    a list or array, an integer (e.g. uint8) or a bool tensor is refused with the fix in the message.
+    ``dims``: the number of dimensions it must have (None: any); ``shape`` names the expected shape."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape {shape}, got {type(x).__name__}"
                          + (": convert it with torch.as_tensor(...).float()" if isinstance(x, (list, tuple)) or
@@ -110,8 +111,8 @@ def course_range(images: torch.Tensor, name: str) -> torch.Tensor:
         raise ValueError(f"{name} reach {high if high > BEYOND_RANGE else low:g}, far outside the course's [-1, 1]: "
                          "pixels in [0, 255] become [-1, 1] with x / 127.5 - 1 (a sampler that made them diverged)")
     if low >= 0 and high > 0:
-        raise ValueError(f"{name} lie in [0, {high:g}], with no pixel below 0: images in [0, 1] become the course's "
-                         "[-1, 1] (background -1) with 2 * x - 1")
+        raise ValueError(f"{name} have no pixel below 0 (they lie in [0, {high:.3g}]): images in [0, 1] become the "
+                         "course's [-1, 1] (background -1) with 2 * x - 1")
     return images
 
 

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from course_utils.forward import ImageGenerators
 from course_utils.inpainting import KeepKnown
 from course_utils.samplers import DDIMSampler, DPMSolverSampler, sample
 from course_utils.schedules import make_schedule
@@ -57,10 +56,9 @@ def test_sde_variant_matches_diffusers_with_the_same_fresh_noise():
     noise = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     ours = DPMSolverSampler(S, 8, stochastic=True, clip_x0=False, lower_order_final=False)
     timesteps = [t for t, _ in ours.timesteps()]
-    # our sampler draws one z per step except the last (the clean image), each image from its own stream
-    # (sample() seeds them from its generator): give diffusers the same draws
-    streams = ImageGenerators(torch.Generator().manual_seed(5), len(noise))
-    draws = [streams.randn_like(noise) for _ in range(len(timesteps) - 1)] + [torch.zeros_like(noise)]
+    # our sampler draws one z per step except the last (the clean image): give diffusers the same draws
+    g = torch.Generator().manual_seed(5)
+    draws = [torch.randn(noise.shape, generator=g) for _ in range(len(timesteps) - 1)] + [torch.zeros_like(noise)]
     got = sample(fake_model, ours, noise=noise, generator=torch.Generator().manual_seed(5), show_progress=False).images
     expected = _diffusers_run("sde-dpmsolver++", timesteps, noise, step_noises=draws)
     assert torch.allclose(got, expected, atol=2e-4), (got - expected).abs().max()
