@@ -31,7 +31,7 @@ from .forward import q_sample
 from .loop import fit, shuffled_batches
 from .model import sinusoidal_timestep_embedding
 from .schedules import NoiseSchedule
-from .validation import check_labels, check_training_numbers, course_images, real_number, whole_number
+from .validation import check_labels, check_training_numbers, course_images, real_number, whole_number, whole_numbers
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,7 @@ class ClassifierConfig(StoredConfig):
     dropout: float = 0.2
 
     def __post_init__(self):
-        if not isinstance(self.channels, tuple) or len(self.channels) != 2:
-            raise ValueError(f"ClassifierConfig.channels must be two channel counts, e.g. (32, 64), got {self.channels!r}")
-        for i, c in enumerate(self.channels):
-            whole_number(c, f"ClassifierConfig.channels[{i}]", low=1)
+        whole_numbers(self.channels, "ClassifierConfig.channels", count=2, example="(32, 64)")
         whole_number(self.feature_dim, "ClassifierConfig.feature_dim", low=1)
         whole_number(self.num_classes, "ClassifierConfig.num_classes", low=2)
         real_number(self.dropout, "ClassifierConfig.dropout", low=0, high=1)

@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .checkpoints import StoredConfig
-from .validation import check_finite, check_labels, float_images, real_number, weights_are_finite, whole_number
+from .validation import check_finite, check_labels, float_images, real_number, weights_are_finite, whole_number, whole_numbers
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,7 @@ class UNetConfig(StoredConfig):
     def __post_init__(self):
         for name in ("image_channels", "image_size", "base_channels", "num_res_blocks", "time_embedding_dim", "groups"):
             whole_number(getattr(self, name), f"UNetConfig.{name}", low=1)
-        if not isinstance(self.channel_mults, tuple) or not self.channel_mults:
-            raise ValueError(f"UNetConfig.channel_mults must be a tuple of whole numbers, e.g. (1, 2, 2), "
-                             f"got {self.channel_mults!r}")
-        for i, mult in enumerate(self.channel_mults):
-            whole_number(mult, f"UNetConfig.channel_mults[{i}]", low=1)
+        whole_numbers(self.channel_mults, "UNetConfig.channel_mults", example="(1, 2, 2)")
         if self.num_classes is not None:
             whole_number(self.num_classes, "UNetConfig.num_classes", low=1, why=" (or None: unconditional)")
         if self.time_embedding_dim % 2:

@@ -45,7 +45,7 @@ from torch.nn import functional as F
 
 from .checkpoints import StoredConfig, save_model
 from .loop import fit, shuffled_batches
-from .validation import check_training_numbers, course_images, whole_number
+from .validation import check_training_numbers, course_images, whole_number, whole_numbers
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,7 @@ class VAEConfig(StoredConfig):
     latent_dim: int = 16  # numbers in z
 
     def __post_init__(self):
-        if not isinstance(self.channels, tuple) or len(self.channels) != 2:
-            raise ValueError(f"VAEConfig.channels must be two channel counts, e.g. (32, 48), got {self.channels!r}")
-        for i, c in enumerate(self.channels):
-            whole_number(c, f"VAEConfig.channels[{i}]", low=1)
+        whole_numbers(self.channels, "VAEConfig.channels", count=2, example="(32, 48)")
         whole_number(self.latent_dim, "VAEConfig.latent_dim", low=1)
 
 

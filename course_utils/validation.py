@@ -33,6 +33,16 @@ def whole_number(value, name: str, *, low: int | None = None, high: int | None =
     return value
 
 
+def whole_numbers(values, name: str, *, count: int | None = None, low: int = 1, example: str = "") -> tuple:
+    """``values`` if it is a tuple of ``count`` whole numbers >= ``low`` (e.g. a network's channel counts)."""
+    if not isinstance(values, tuple) or not values or (count is not None and len(values) != count):
+        what = f"{count} whole numbers" if count else "a tuple of whole numbers"
+        raise ValueError(f"{name} must be {what}{', e.g. ' + example if example else ''}, got {values!r}")
+    for i, value in enumerate(values):
+        whole_number(value, f"{name}[{i}]", low=low)
+    return values
+
+
 def real_number(value, name: str, *, low: float | None = None, high: float | None = None, low_open: bool = False,
                 why: str = "") -> float:
     """``value`` as a float if it is a finite number (int or float, not a bool) in [low, high] (or (low, high]

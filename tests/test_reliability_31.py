@@ -16,6 +16,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from reliability_helpers import (
+    CFG,
+    ROOT,
+    TINY,
+    FakeReader,
+    during_step,
+    failing_save,
+    one_line,
+    run_cli,
+    sigint,
+    tiny_process,
+)
 
 from course_utils import bench, checkpoints, metrics, training
 from course_utils import train as train_cli
@@ -26,11 +38,8 @@ from course_utils.guidance import ClassifierGuidance
 from course_utils.model import TinyUNet, UNetConfig
 from course_utils.samplers import DDIMSampler, DDPMSampler, sample
 from course_utils.schedules import make_schedule
-from course_utils.training import PRESETS, TrainConfig
+from course_utils.training import PRESETS
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
-CFG = TrainConfig(model=TINY, batch_size=8, train_steps=10, warmup_steps=2)
 EVERY = 4
 
 
@@ -45,58 +54,6 @@ def tiny_cli(monkeypatch, images):
     monkeypatch.setitem(PRESETS, "tiny", CFG)
     monkeypatch.setattr(train_cli, "load_mnist", lambda split: (images, torch.zeros(len(images), dtype=torch.long)))
     monkeypatch.setenv("TQDM_DISABLE", "1")  # progress bars would be lines of their own
-
-
-def run_cli(argv) -> int:
-    try:
-        train_cli.main(argv)
-    except SystemExit as exit_:
-        return exit_.code
-    return 0
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
-
-
-def sigint():
-    os.kill(os.getpid(), signal.SIGINT)
-
-
-def sigterm():
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def during_step(monkeypatch, call: int, action):
-    """Run ``action`` inside training step ``call`` (after its loss is computed, before it is applied)."""
-    calls = {"n": 0}
-    original = training.training_loss
-
-    def loss(*args, **kwargs):
-        value = original(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == call:
-            action()
-        return value
-
-    monkeypatch.setattr(training, "training_loss", loss)
-
-
-def failing_save(monkeypatch, when, action, partial=True):
-    """Make torch.save run ``action()`` (raise, or signal) for the saves where ``when(file name)``; with ``partial``,
-    after writing a few bytes of the file (the save is cut short), else before it starts (the save goes on)."""
-    original = torch.save
-
-    def save(obj, f, *args, **kwargs):
-        if when(Path(getattr(f, "name", f)).name):
-            if partial:
-                f.write(b"partial")
-            action()
-        return original(obj, f, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "save", save)
 
 
 def disk_full():
@@ -262,13 +219,6 @@ def test_ctrl_c_twice_while_out_is_written_leaves_it_unwritten_and_says_how_to_w
     assert run_cli(shlex.split(last.split("write " + str(out) + " with: ")[1])[3:]) == 0 and out.exists()
 
 
-def tiny_process(which: str, when: str, *argv: str) -> subprocess.CompletedProcess:
-    """The train command in a process of its own (tests/tiny_train.py), sent ``which`` at ``when`` (step:N, save:N)."""
-    return subprocess.run([sys.executable, str(ROOT / "tests" / "tiny_train.py"), which, when, "--", *argv],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"})
-
-
 @pytest.mark.slow  # two training processes of their own
 def test_sigterm_stops_like_ctrl_c_and_leaves_no_tmp(tmp_path):
     out = tmp_path / "m.pt"
@@ -386,6 +336,7 @@ def test_a_resume_keeps_its_thread_count_or_warns(monkeypatch, tmp_path, tiny_cl
 
 @pytest.fixture
 def no_bench(monkeypatch):
+    """The bench command must refuse before any work: the benchmark or the floor curve running fails the test."""
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("the benchmark ran before the checks"))
     monkeypatch.setattr(bench, "floor_curve", lambda *a, **k: pytest.fail("the floor curve ran before the checks"))
 
@@ -481,34 +432,20 @@ def test_a_list_for_noise_gets_a_one_line_message(model, schedule, noise):
         sample(model, DDIMSampler(schedule, 3), noise=noise, show_progress=False)
 
 
-class _Reader(torch.nn.Module):
-    """Looks like the reference classifier: features (N, 4), a texture (N, 2) and a 10-way head."""
-
-    def __init__(self):
-        super().__init__()
-        self.head = torch.nn.Linear(4, 10)
-
-    def features(self, x):
-        return x.flatten(1)[:, :4]
-
-    def texture(self, x):
-        return torch.stack([x.mean((1, 2, 3)), x.std((1, 2, 3))], 1)
-
-
 @pytest.mark.parametrize("scale, says", [(1.0, r"no pixel below 0 \(they lie in \[0, 1\]\): images in \[0, 1\] .* 2 \* x - 1"),
                                          (255.0, r"far outside the course's \[-1, 1\]: pixels in \[0, 255\] .* x / 127.5 - 1")])
 def test_evaluate_samples_refuses_images_in_0_1_or_0_255(scale, says):
     images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * scale
     with pytest.raises(ValueError, match=says):
-        metrics.evaluate_samples(_Reader(), images, floor=0.0)
+        metrics.evaluate_samples(FakeReader(), images, floor=0.0)
     with pytest.raises(ValueError, match=says):
-        metrics.digit_fid(_Reader(), images)
+        metrics.digit_fid(FakeReader(), images)
 
 
 def test_evaluate_samples_checks_labels_against_the_classifier(monkeypatch):
     images = torch.rand(4, 1, 28, 28) * 2 - 1
     with pytest.raises(ValueError, match=r"labels must be digits 0-9, got \[11\]. give the classes the samples were made for"):
-        metrics.evaluate_samples(_Reader(), images, torch.tensor([1, 2, 3, 11]), floor=0.0)
+        metrics.evaluate_samples(FakeReader(), images, torch.tensor([1, 2, 3, 11]), floor=0.0)
 
 
 def test_nan_weights_are_named_as_weights(schedule):
@@ -541,7 +478,7 @@ def test_a_truncated_real_stats_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(looks_real, "data_dir", lambda: tmp_path)
     path = tmp_path / looks_real.REAL_STATS_FILE
     with pytest.raises(ValueError, match=f"could not read the real-digit statistics from {path}"):
-        looks_real.real_digit_stats(_Reader(), looks_real.RealStatsCache())
+        looks_real.real_digit_stats(FakeReader(), looks_real.RealStatsCache())
 
 
 def test_classifier_guidance_with_a_classifier_that_is_not_noise_aware_is_refused(model, schedule):

@@ -8,10 +8,10 @@ and are kept here so they stay so. See the module docstring of tests/test_reliab
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from reliability_helpers import CFG, ROOT, TINY, one_line, run_cli, tiny_process
 
 from course_utils import bench, metrics, plotting
 from course_utils import train as train_cli
@@ -22,24 +22,6 @@ from course_utils.model import TinyUNet, UNetConfig
 from course_utils.samplers import DDIMSampler, sample
 from course_utils.schedules import make_schedule
 from course_utils.training import PRESETS, TrainConfig, new_train_state, save_train_state, train_ddpm
-
-ROOT = Path(__file__).resolve().parent.parent
-TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
-CFG = TrainConfig(model=TINY, batch_size=8, train_steps=10, warmup_steps=2)
-
-
-def run_cli(argv) -> int:
-    try:
-        train_cli.main(argv)
-    except SystemExit as exit_:
-        return exit_.code
-    return 0
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
 
 
 def refused(argv, capsys) -> str:
@@ -54,16 +36,11 @@ def bench_refused(argv, capsys) -> str:
     return one_line(capsys.readouterr().err)
 
 
-def tiny_process(which: str, when: str, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "tests" / "tiny_train.py"), which, when, "--", *argv],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"})
-
-
 @pytest.fixture
 def no_bench(monkeypatch):
-    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("the benchmark ran"))
-    monkeypatch.setattr(bench, "floor_curve", lambda *a, **k: pytest.fail("the floor curve ran"))
+    """The bench command must refuse before any work: the benchmark or the floor curve running fails the test."""
+    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("the benchmark ran before the checks"))
+    monkeypatch.setattr(bench, "floor_curve", lambda *a, **k: pytest.fail("the floor curve ran before the checks"))
 
 
 @pytest.fixture(scope="module")
