@@ -1,5 +1,14 @@
 """Where the course runs: device, seeds, quick mode, Colab, progress bars, CPU threads.
 
+CPU threads
+-----------
+How many threads PyTorch should use on a CPU depends on the machine and on what else runs on
+it: the course's networks are small, so keeping many threads in step can cost more than it saves.
+:func:`choose_threads` times a training step of the course's U-Net with 1, 2, 4 and 8 threads (up to
+the number of cores), keeps the fastest, and remembers the choice in a small file, so every notebook
+after the first reuses it; :func:`describe_environment` (the first cell of every notebook) applies it
+and says which it is. ``COURSE_THREADS=N`` forces N threads.
+
 One helper of each kind lives here, so every notebook agrees on them.
 
 Quick mode
@@ -12,11 +21,15 @@ shrinks, so the full-size value is always visible in the code.
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import random
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -149,9 +162,12 @@ def progress(iterable=None, **kwargs):
 
 
 def describe_environment() -> str:
-    """One line saying where the notebook runs, for the top of every notebook."""
+    """One line saying where the notebook runs, for the top of every notebook; on a CPU it also chooses the
+    number of PyTorch threads (:func:`choose_threads`) and says which."""
     device = pick_device()
     parts = [f"torch {torch.__version__}", f"device: {device.type}"]
+    if device.type == "cpu":
+        parts.append(choose_threads().summary())
     if in_colab():
         parts.append("Google Colab")
     if is_quick_mode():
@@ -198,3 +214,106 @@ def time_thread_counts(fn: Callable[[], object], counts=None, *, repeats: int = 
         return timings
     finally:
         torch.set_num_threads(before)
+
+
+THREADS_ENV_VAR = "COURSE_THREADS"
+THREAD_COUNTS = (1, 2, 4, 8)
+
+
+@dataclass
+class ThreadChoice:
+    """The number of PyTorch CPU threads the course uses here, and why."""
+
+    threads: int
+    seconds_per_step: dict[int, float] = field(default_factory=dict)  # threads -> s per training step measured
+    source: str = "measured now"  # "measured now", "measured earlier (file)", or "set by COURSE_THREADS"
+
+    def summary(self) -> str:
+        return f"CPU threads: {self.threads} ({self.source})"
+
+    def __str__(self) -> str:
+        timings = ", ".join(f"{n} thread(s) {1000 * s:.0f} ms" for n, s in sorted(self.seconds_per_step.items()))
+        return self.summary() + (f"; one training step of the course's U-Net: {timings}" if timings else "")
+
+
+def _thread_cache() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "diffusion-course" / "threads.json"
+
+
+def _machine_key() -> str:
+    """What the measurement depends on: the machine, its cores and the torch build."""
+    return f"{platform.node()}|{platform.machine()}|{os.cpu_count()}|{torch.__version__}"
+
+
+def _training_step_timer() -> Callable[[], object]:
+    """One training step of the course's CPU U-Net at batch 32 (notebook 4's live run), on random data."""
+    from .model import MODEL_PRESETS, TinyUNet  # imported here: env is imported by everything
+
+    generator = torch.Generator().manual_seed(0)
+    model = TinyUNet(MODEL_PRESETS["cpu"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(32, 1, 28, 28, generator=generator)
+    t = torch.randint(0, 1000, (32,), generator=generator)
+
+    def step():
+        loss = ((model(x, t) - x) ** 2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def choose_threads(*, remeasure: bool = False, apply: bool = True) -> ThreadChoice:
+    """Pick the fastest number of PyTorch CPU threads for the course on this machine, and use it.
+
+    The first call times one training step of the course's U-Net with 1, 2, 4 and 8 threads (no more
+    than the cores), about ten seconds, and writes the result to ``~/.cache/diffusion-course/threads.json``;
+    later calls, in any notebook, read it back. ``remeasure=True`` times again (for example when the machine
+    has become busier or quieter). ``COURSE_THREADS=N`` forces N threads and measures nothing.
+    With ``apply`` (the default) the choice is passed to ``torch.set_num_threads``.
+    """
+    forced = os.environ.get(THREADS_ENV_VAR, "").strip()
+    if forced:
+        if not forced.isdigit() or int(forced) < 1:
+            raise ValueError(f"{THREADS_ENV_VAR} must be a whole number of threads >= 1, got {forced!r}")
+        choice = ThreadChoice(int(forced), source=f"set by {THREADS_ENV_VAR}")
+    else:
+        choice = None if remeasure else _read_thread_choice()
+        if choice is None:
+            cores = os.cpu_count() or 1
+            counts = [n for n in THREAD_COUNTS if n <= max(cores, 1)]
+            timings = time_thread_counts(_training_step_timer(), counts, repeats=2)
+            choice = ThreadChoice(min(timings, key=timings.get), timings)
+            _write_thread_choice(choice)
+    if apply:
+        torch.set_num_threads(choice.threads)
+    return choice
+
+
+def _read_thread_choice() -> ThreadChoice | None:
+    try:
+        saved = json.loads(_thread_cache().read_text())[_machine_key()]
+        timings = {int(n): float(s) for n, s in saved["seconds_per_step"].items()}
+        return ThreadChoice(int(saved["threads"]), timings, source=f"measured earlier, {_thread_cache()}")
+    except (OSError, ValueError, KeyError, TypeError):  # no file yet, another machine's, or unreadable: measure
+        return None
+
+
+def _write_thread_choice(choice: ThreadChoice) -> None:
+    path = _thread_cache()
+    try:
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        if not isinstance(saved, dict):
+            saved = {}
+    except (OSError, ValueError):
+        saved = {}
+    saved[_machine_key()] = {"threads": choice.threads, "seconds_per_step": choice.seconds_per_step, "when": time.time()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(saved, indent=1))
+        tmp.replace(path)
+    except OSError:  # a read-only home: the choice still holds for this session
+        pass

@@ -119,6 +119,20 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+# Notebook 4's live run: a short run on a student's CPU, whose length (train_steps) the notebook sets from a
+# time budget. "live-v1" is the recipe of the course before 0.3, kept for the training benchmark's comparison
+# (python -m course_utils.train_bench); notebook 4 trains the last one.
+LIVE_RECIPES: dict[str, TrainConfig] = {
+    "live-v1": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
+                           ema_decay=0.995),
+    "live-v2": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
+                           ema_decay=0.995, min_snr_gamma=5.0),
+}
+# Notebook 9's equal-compute experiment: notebook 4's live recipe with the flow-matching objective instead.
+LIVE_RECIPES["live-flow"] = replace(LIVE_RECIPES["live-v2"], model=replace(MODEL_PRESETS["cpu"], continuous_time=True),
+                                    objective="flow", time_sampling="logit-normal", min_snr_gamma=None)
+
+
 def eps_prediction_loss(
     model: nn.Module,
     x0: torch.Tensor,
@@ -298,8 +312,12 @@ def train_ddpm(
     callback_every: int = 500,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 1000,
+    step_function: Callable[..., float] | None = None,
 ) -> TrainState:
     """Train ``state`` for ``steps`` more optimizer steps (default: up to ``config.train_steps``).
+
+    Each step is ``step_function(state, x0[, labels])``: :func:`train_step` unless given (notebook 4 gives the
+    student's own).
 
     ``images`` (N, 1, 28, 28) in [-1, 1] and, for conditional models, ``labels`` (N,).
     Shows a progress bar and records the loss of every step in ``state.losses``.
@@ -345,7 +363,7 @@ def train_ddpm(
                     y = y.to(device) if y is not None else None
                     for group in state.optimizer.param_groups:
                         group["lr"] = learning_rate(cfg, state.step)
-                    value = train_step(state, x0, y)
+                    value = (step_function or train_step)(state, x0, *(() if y is None else (y,)))
                 except FloatingPointError as err:
                     generator.set_state(at_step_start)
                     state.optimizer.zero_grad(set_to_none=True)

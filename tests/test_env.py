@@ -66,3 +66,49 @@ def test_time_thread_counts_runs_each_count_and_restores_the_setting():
     assert sorted(env.time_thread_counts(lambda: None, repeats=1)) == sorted({1, env.DEFAULT_NUM_THREADS})
     with pytest.raises(ValueError, match="counts"):
         env.time_thread_counts(lambda: None, counts=[0])
+
+
+def test_threads_are_measured_once_remembered_and_reused(monkeypatch, tmp_path):
+    from course_utils import env
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(env.THREADS_ENV_VAR, raising=False)
+    calls = []
+
+    def fake_timings(fn, counts, repeats):
+        calls.append(list(counts))
+        return {n: 1.0 / n if n <= 2 else 1.0 for n in counts}  # two threads are fastest
+
+    monkeypatch.setattr(env, "time_thread_counts", fake_timings)
+    before = torch.get_num_threads()
+    try:
+        first = env.choose_threads()
+        assert first.threads == 2 and first.source == "measured now" and calls and all(n <= 8 for n in calls[0])
+        again = env.choose_threads()
+        assert again.threads == 2 and "measured earlier" in again.source and len(calls) == 1
+        assert torch.get_num_threads() == 2
+        env.choose_threads(remeasure=True)
+        assert len(calls) == 2
+        assert "CPU threads: 2" in env.describe_environment()
+        monkeypatch.setenv(env.THREADS_ENV_VAR, "1")
+        assert env.choose_threads().threads == 1 and torch.get_num_threads() == 1 and len(calls) == 2
+        monkeypatch.setenv(env.THREADS_ENV_VAR, "zero")
+        with pytest.raises(ValueError, match="COURSE_THREADS"):
+            env.choose_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_an_unreadable_thread_file_is_measured_again(monkeypatch, tmp_path):
+    from course_utils import env
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(env.THREADS_ENV_VAR, raising=False)
+    (tmp_path / "diffusion-course").mkdir()
+    (tmp_path / "diffusion-course" / "threads.json").write_text("{not json")
+    monkeypatch.setattr(env, "time_thread_counts", lambda fn, counts, repeats: {n: float(n) for n in counts})
+    before = torch.get_num_threads()
+    try:
+        assert env.choose_threads().threads == 1
+    finally:
+        torch.set_num_threads(before)

@@ -367,8 +367,8 @@ def test_metrics_at_two_images_give_numbers(monkeypatch):
 
 @pytest.mark.parametrize("call, valid", [
     (pretrained.load_ddpm, "'uncond', 'cond'"),
-    (pretrained.checkpoint_info, "'classifier', 'cond', 'uncond'"),
-    (pretrained.checkpoint_path, "'classifier', 'cond', 'uncond'"),
+    (pretrained.checkpoint_info, "'classifier', 'cond', 'flow', 'uncond'"),
+    (pretrained.checkpoint_path, "'classifier', 'cond', 'flow', 'uncond'"),
 ])
 def test_unknown_checkpoint_names_list_the_valid_ones(call, valid):
     with pytest.raises(ValueError, match=f"unknown checkpoint 'uncondd' \\(did you mean 'uncond'\\?\\).*{valid}"):

@@ -1,37 +1,36 @@
-"""Exercise checks, one module per notebook: ``use_fn = check_xxx(student_fn)``.
+"""Exercise checks: ``use_fn = check_<function>(student_fn)`` right after each exercise.
 
-Each check prints a verdict (and a hint when something is wrong) and returns
-the function later cells should use. See :mod:`course_utils.checks.core`;
-``python -m course_utils.checks.index`` prints the exercise index of INSTRUCTORS.md.
+Each check prints a verdict (and a hint when something is wrong) and returns the function later cells
+should use. The machinery has one module per idea:
 
-    nb01  check_add_noise, check_noising_step, check_variance_after_steps
-    nb02  check_alphas_cumprod, check_q_sample, check_snr_db
-    nb03  check_x0_from_eps, check_timestep_embedding
-    nb04  check_eps_prediction_loss, check_ema_step
-    nb05  check_posterior_variance, check_ddpm_step
-    nb06  check_ddim_sigma, check_ddim_step, check_slerp, check_second_order_x0
-    nb07  check_guided_eps, check_classifier_guided_eps, check_inpaint_merge
-    nb08  check_gaussian_stats, check_frechet_distance
+    registry     what an exercise is (its cases, known mistakes, hints) and the registry EXERCISES
+    compare      comparing a result with the reference's: type, shape, dtype, values
+    inputs       in-place detection: did a function change a tensor it was given (also inside a dataclass)?
+    judging      running a check (evaluate, run_check) and lending the reference when it fails
+    diagnosis    what is wrong with an answer: a kind and a hint, never the answer
+    formatting   the verdict line
+
+The exercises themselves are registered in one module per notebook (``nb01`` ... ``nbNN``), imported here;
+every registered exercise gets its ``check_<function>`` in this package (and its old check names, if it had
+other ids before). INSTRUCTORS.md's exercise index lists them all (``python -m course_tools.exercise_index``).
 """
 
-from .core import EXERCISES, VERDICT_PATTERN, CheckResult, Exercise, evaluate, run_check
-from .nb01 import check_add_noise, check_noising_step, check_variance_after_steps
-from .nb02 import check_alphas_cumprod, check_q_sample, check_snr_db
-from .nb03 import check_timestep_embedding, check_x0_from_eps
-from .nb04 import check_ema_step, check_eps_prediction_loss
-from .nb05 import check_ddpm_step, check_posterior_variance
-from .nb06 import check_ddim_sigma, check_ddim_step, check_second_order_x0, check_slerp
-from .nb07 import check_classifier_guided_eps, check_guided_eps, check_inpaint_merge
-from .nb08 import check_frechet_distance, check_gaussian_stats
+import importlib
+import pkgutil
+import re
 
-__all__ = [
-    "EXERCISES", "CheckResult", "Exercise", "VERDICT_PATTERN", "evaluate", "run_check",
-    "check_add_noise", "check_noising_step", "check_variance_after_steps",
-    "check_alphas_cumprod", "check_q_sample", "check_snr_db",
-    "check_x0_from_eps", "check_timestep_embedding",
-    "check_eps_prediction_loss", "check_ema_step",
-    "check_posterior_variance", "check_ddpm_step",
-    "check_ddim_sigma", "check_ddim_step", "check_slerp", "check_second_order_x0",
-    "check_guided_eps", "check_classifier_guided_eps", "check_inpaint_merge",
-    "check_gaussian_stats", "check_frechet_distance",
-]
+from .formatting import VERDICT_PATTERN
+from .inputs import changed_inputs, input_tensors, snapshot_inputs
+from .judging import CheckResult, evaluate, make_check, run_check
+from .registry import EXERCISES, Case, Exercise, cases_of, register
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if re.fullmatch(r"nb\d+", m.name)):
+    importlib.import_module(f"{__name__}.{_module}")
+
+__all__ = ["EXERCISES", "Case", "CheckResult", "Exercise", "VERDICT_PATTERN", "cases_of", "changed_inputs", "evaluate",
+           "input_tensors", "make_check", "register", "run_check", "snapshot_inputs"]
+
+for _exercise in EXERCISES.values():
+    for _name in (_exercise.check, *_exercise.old_checks):
+        globals()[_name] = make_check(_exercise) if _name == _exercise.check else globals()[_exercise.check]
+        __all__.append(_name)

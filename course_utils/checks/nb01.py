@@ -7,7 +7,7 @@ import math
 import torch
 
 from .. import forward
-from .core import Case, Exercise, KnownError, KnownMistake, register, run_check
+from .registry import Case, Exercise, KnownError, KnownMistake, register
 
 _g = torch.Generator().manual_seed(1234)
 _x = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1  # images in [-1, 1]
@@ -21,7 +21,7 @@ def _tensor(beta, like):
 
 register(Exercise(
     "nb01.add_noise", "01_adding_noise_by_hand", "add_noise", "additive Gaussian noise x + σε", "easy",
-    forward.add_noise, check="check_add_noise",
+    forward.add_noise,
     cases=lambda: [Case((_x, 0.5, _eps), label="sigma=0.5"), Case((_x, 0.0, _eps), label="sigma=0"),
                    Case((_x[:1], 2.0, _eps[:1]), label="sigma=2")],
     mistakes=(
@@ -45,27 +45,24 @@ register(Exercise(
 ))
 
 
-def check_add_noise(add_noise):
-    """Check ``add_noise(x, sigma, noise) -> x + sigma * noise``."""
-    return run_check("nb01.add_noise", add_noise)
-
-
 _STD_HINT = "Think of the rule Var(a x + b ε) = a² Var(x) + b²: a coefficient is the square root of the variance it brings."
 
 register(Exercise(
     "nb01.noising_step", "01_adding_noise_by_hand", "noising_step",
-    "one variance-preserving step √(1-β)x + √βε", "easy", forward.noising_step, check="check_noising_step",
+    "one variance-preserving step √(1-β)x + √βε", "easy", forward.noising_step,
     cases=lambda: [Case((_x, 0.02, _eps), label="beta=0.02"), Case((_x, 0.5, _eps), label="beta=0.5"),
                    Case((_x, 1e-4, _eps), label="beta=1e-4"),
                    Case((_x, _per_image_beta, _eps), label="beta a (B, 1, 1, 1) tensor, one per image",
                         items=("β = 1e-4", "β = 0.02", "β = 0.2", "β = 0.5")),
-                   Case((_x[:2], torch.tensor(0.1), _eps[:2]), label="beta a 0-d tensor")],
+                   Case((_x[:2], torch.tensor(0.1), _eps[:2]), label="beta a 0-d tensor"),
+                   Case((_x[:2], 1.0, _eps[:2]), label="beta=1 (all noise, as a later cell tries)")],
     mistakes=(
         KnownMistake("no square root on β", lambda x, b, n: (1 - _tensor(b, x)).sqrt() * x + _tensor(b, x) * n,
                      "Forgot the square root on the noise's coefficient: β is its variance, the coefficient is its "
                      "standard deviation."),
         KnownMistake("the image not scaled", lambda x, b, n: x + _tensor(b, x).sqrt() * n,
-                     "Scale the image down too, or its variance grows every step (the straight line of the plot above)."),
+                     "Scale the image down too: without that, every step adds β to the variance, which then grows "
+                     "without bound."),
         KnownMistake("no square root on (1 − β)", lambda x, b, n: (1 - _tensor(b, x)) * x + _tensor(b, x).sqrt() * n,
                      "Forgot the square root on the image's coefficient. " + _STD_HINT),
         KnownMistake("no square roots at all", lambda x, b, n: (1 - _tensor(b, x)) * x + _tensor(b, x) * n,
@@ -95,14 +92,9 @@ register(Exercise(
 ))
 
 
-def check_noising_step(noising_step):
-    """Check ``noising_step(x_prev, beta, noise) -> sqrt(1 - beta) x_prev + sqrt(beta) noise``, β a float or a tensor."""
-    return run_check("nb01.noising_step", noising_step)
-
-
 register(Exercise(
     "nb01.variance_after_steps", "01_adding_noise_by_hand", "variance_after_steps", "why the variance tends to 1",
-    "medium", forward.variance_after_steps, check="check_variance_after_steps",
+    "medium", forward.variance_after_steps,
     cases=lambda: [Case((0.3, 0.02, 1), label="one step"), Case((0.3, 0.02, 100), label="100 steps"),
                    Case((4.0, 0.1, 7), label="var0=4"), Case((1.0, 0.05, 50), label="var0=1 stays 1"),
                    Case((0.3, 0.02, 0), label="no steps")],
@@ -136,8 +128,3 @@ register(Exercise(
     type_hint="The exercise asks for a Python float: if you computed a tensor, convert it with `float(...)`.",
     rtol=1e-6,
 ))
-
-
-def check_variance_after_steps(variance_after_steps):
-    """Check ``variance_after_steps(var0, beta, num_steps) -> float``."""
-    return run_check("nb01.variance_after_steps", variance_after_steps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import forward, schedules
-from .core import Case, Exercise, KnownMistake, per_image, register, run_check
+from .registry import Case, Exercise, KnownMistake, per_image, register
 
 _g = torch.Generator().manual_seed(1234)
 _x = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1  # images in [-1, 1]
@@ -22,9 +22,9 @@ def _running_product_cases():
 
 
 register(Exercise(
-    "nb02.alphas_cumprod", "02_forward_process_and_schedules", "alphas_cumprod_from_betas", "ᾱ_t as a running product",
-    "easy", schedules.alphas_cumprod_from_betas, check="check_alphas_cumprod",
-    cases=_running_product_cases,
+    "nb02.alphas_cumprod_from_betas", "02_forward_process_and_schedules", "alphas_cumprod_from_betas", "ᾱ_t as a running product",
+    "easy", schedules.alphas_cumprod_from_betas,
+    cases=_running_product_cases, aliases=("nb02.alphas_cumprod",),
     mistakes=(
         KnownMistake("a running product of β instead of α", lambda b: torch.cumprod(b, 0),
                      "You multiplied the β_t; ᾱ is built from the α_t = 1 − β_t, the fraction each step keeps."),
@@ -47,11 +47,6 @@ register(Exercise(
 ))
 
 
-def check_alphas_cumprod(alphas_cumprod_from_betas):
-    """Check ``alphas_cumprod_from_betas(betas) -> abar`` (same shape as betas)."""
-    return run_check("nb02.alphas_cumprod", alphas_cumprod_from_betas)
-
-
 def _abar(t):
     return per_image(_schedule.alphas_cumprod, t)
 
@@ -63,7 +58,7 @@ def _q_cases():
 
 register(Exercise(
     "nb02.q_sample", "02_forward_process_and_schedules", "q_sample", "the closed form q(x_t ∣ x₀)", "medium",
-    forward.q_sample, check="check_q_sample",
+    forward.q_sample,
     cases=_q_cases,
     mistakes=(
         KnownMistake("no square roots", lambda x, t, s, n: _abar(t) * x + (1 - _abar(t)) * n,
@@ -89,13 +84,9 @@ register(Exercise(
                      + (1 - per_image(s.alphas_cumprod, t[:1])).sqrt() * n,
                      "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),
     ),
-    generic_hint="Try t = 0 in your head: ᾱ_0 ≈ 1, so x_t must be almost x₀ there.",
+    generic_hint="Try both ends in your head: at t = 0, ᾱ_0 ≈ 1 and x_t must be almost x₀; at t = 999, ᾱ ≈ 0 and "
+                 "x_t must be almost pure noise.",
 ))
-
-
-def check_q_sample(q_sample):
-    """Check ``q_sample(x0, t, schedule, noise) -> x_t``."""
-    return run_check("nb02.q_sample", q_sample)
 
 
 def _ratio(a):
@@ -104,9 +95,11 @@ def _ratio(a):
 
 register(Exercise(
     "nb02.snr_db", "02_forward_process_and_schedules", "snr_db", "signal-to-noise ratio in decibels", "easy",
-    schedules.snr_db, check="check_snr_db",
+    schedules.snr_db,
     cases=lambda: [Case((_schedule.alphas_cumprod,), label="linear schedule"),
-                   Case((torch.tensor([0.5, 0.9, 0.01]),), label="abar = 0.5, 0.9, 0.01")],
+                   Case((torch.tensor([0.5, 0.9, 0.01]),), label="abar = 0.5, 0.9, 0.01"),
+                   Case((schedules.make_schedule("cosine", 1000).alphas_cumprod,),
+                        label="cosine schedule, ᾱ from 0.99996 down to 2e-9")],
     mistakes=(
         KnownMistake("the SNR itself, not in decibels", lambda a: _ratio(a),
                      "That is the SNR itself; convert it to decibels."),
@@ -126,10 +119,8 @@ register(Exercise(
         KnownMistake("signal minus noise", lambda a: 10 * torch.log10(a - (1 - a)),
                      "The SNR is a ratio of the two variances, not their difference."),
     ),
-    generic_hint="0 dB means as much signal as noise: check that ᾱ = 0.5 gives 0.",
+    checkpoints=(("abar = 0.5, 0.9, 0.01", "0 dB means as much signal as noise: work out by hand what ᾱ = 0.5, 0.9 "
+                                           "and 0.01 must give, and print yours."),),
+    generic_hint="0 dB means as much signal as noise, +10 dB ten times more signal: work out by hand what ᾱ = 0.5 "
+                 "and 0.9 must give.",
 ))
-
-
-def check_snr_db(snr_db):
-    """Check ``snr_db(alphas_cumprod) -> SNR_t in decibels``."""
-    return run_check("nb02.snr_db", snr_db)

@@ -7,7 +7,7 @@ import math
 import torch
 
 from .. import forward, model, schedules
-from .core import Case, Exercise, KnownMistake, per_image, register, run_check
+from .registry import Case, Exercise, KnownMistake, per_image, register
 
 _g = torch.Generator().manual_seed(1234)
 _x = torch.rand(4, 1, 28, 28, generator=_g) * 2 - 1  # images in [-1, 1]
@@ -38,9 +38,9 @@ def _a(t):
 
 
 register(Exercise(
-    "nb03.x0_from_eps", "03_learning_to_denoise", "predict_x0_from_eps", "recovering the image from predicted noise",
-    "medium", forward.predict_x0_from_eps, check="check_x0_from_eps",
-    cases=_x0_cases,
+    "nb03.predict_x0_from_eps", "03_learning_to_denoise", "predict_x0_from_eps", "recovering the image from predicted noise",
+    "medium", forward.predict_x0_from_eps,
+    cases=_x0_cases, aliases=("nb03.x0_from_eps",),
     mistakes=(
         KnownMistake("the noise added instead of subtracted", lambda x, t, e, s: (x + _s1(t) * e) / _sa(t),
                      "Sign error: x_t *contains* the scaled noise, so take it away before undoing the image's scaling."),
@@ -57,6 +57,9 @@ register(Exercise(
                      "α_t is one step's factor; x_t was made in one jump from x₀ with the cumulative ᾱ_t."),
         KnownMistake("only x_t divided", lambda x, t, e, s: x / _sa(t) - _s1(t) * e,
                      "Divide the whole difference, not only x_t: the noise term must be removed first."),
+        KnownMistake("only the noise term divided", lambda x, t, e, s: x - _s1(t) / _sa(t) * e,
+                     "Solve for x₀ in two moves: take the whole noise term away from x_t, then undo the image's "
+                     "scaling on everything that is left; you undid it on the noise term only."),
         KnownMistake("off by one (ᾱ_{t−1})", lambda x, t, e, s: (x - (1 - per_image(s.alphas_cumprod_prev, t)).sqrt() * e)
                      / per_image(s.alphas_cumprod_prev, t).sqrt(),
                      "Off by one: x_t was made with ᾱ_t at index t itself, not one step earlier."),
@@ -70,14 +73,11 @@ register(Exercise(
         KnownMistake("one t for the whole batch", lambda x, t, e, s: (x - _s1(t[:1]) * e) / _sa(t[:1]),
                      "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),
     ),
-    generic_hint="Check t = 0 in your head: ᾱ_0 ≈ 1, so the result must be almost x_t minus a little noise.",
+    generic_hint="Solve x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε for x₀ as you would for numbers, then check both ends in your "
+                 "head: at t = 0 (ᾱ ≈ 1) the result is almost x_t; at t = 999 (ᾱ ≈ 4e-5) almost nothing of x₀ is left "
+                 "in x_t, and undoing that tiny scaling makes the result large.",
     atol=1e-3,
 ))
-
-
-def check_x0_from_eps(predict_x0_from_eps):
-    """Check ``predict_x0_from_eps(x_t, t, eps, schedule) -> x0_hat``."""
-    return run_check("nb03.x0_from_eps", predict_x0_from_eps)
 
 
 def _freqs(dim, sign=-1.0, denominator=None, start=0, log=math.log):
@@ -95,11 +95,13 @@ def _embed(t, dim, **kw):
 
 
 register(Exercise(
-    "nb03.timestep_embedding", "03_learning_to_denoise", "sinusoidal_timestep_embedding",
+    "nb03.sinusoidal_timestep_embedding", "03_learning_to_denoise", "sinusoidal_timestep_embedding",
     "telling the network which step it is on", "medium", model.sinusoidal_timestep_embedding,
-    check="check_timestep_embedding",
+    aliases=("nb03.timestep_embedding",),
     cases=lambda: [Case((torch.tensor([0, 1, 10, 999]), 16), label="dim=16", items=("t = 0", "t = 1", "t = 10", "t = 999")),
-                   Case((torch.tensor([5, 500]), 64), label="dim=64", items=("t = 5", "t = 500"))],
+                   Case((torch.tensor([5, 500]), 64), label="dim=64", items=("t = 5", "t = 500")),
+                   Case((torch.tensor([0, 999]), 128), label="dim=128 (the U-Net's), t = 0 and 999",
+                        items=("t = 0", "t = 999"))],
     mistakes=(
         KnownMistake("cosines first", lambda t, d: _embed(t, d).roll(d // 2, dims=1),
                      "Sines first, then cosines."),
@@ -127,9 +129,6 @@ register(Exercise(
                      tolerance=0.5),
     ),
     generic_hint="Print your frequencies for dim = 8: they must start at 1 and fall towards 1/10000.",
+    # Angles reach 999 radians, where float32 rounds to about 6e-5: equivalent spellings differ by that much.
+    atol=2.5e-4,
 ))
-
-
-def check_timestep_embedding(sinusoidal_timestep_embedding):
-    """Check ``sinusoidal_timestep_embedding(t, dim) -> (B, dim)``: sines then cosines."""
-    return run_check("nb03.timestep_embedding", sinusoidal_timestep_embedding)

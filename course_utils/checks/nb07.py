@@ -6,7 +6,7 @@ import torch
 
 from .. import guidance, inpainting
 from ..schedules import make_schedule
-from .core import Case, Exercise, KnownError, KnownMistake, per_image, register, run_check
+from .registry import Case, Exercise, KnownError, KnownMistake, per_image, register
 
 _g = torch.Generator().manual_seed(2024)
 _schedule = make_schedule("linear", 1000)
@@ -22,7 +22,7 @@ _AT_W = ("Check your formula at w = 0 (it must give eps_uncond) and at w = 1 (it
 
 register(Exercise(
     "nb07.guided_eps", "07_conditioning_and_guidance", "guided_eps", "classifier-free guidance, w = 1 meaning no guidance",
-    "easy", guidance.guided_eps, check="check_guided_eps",
+    "easy", guidance.guided_eps,
     cases=lambda: [Case((_eps, _z, 3.0), label="w = 3"), Case((_eps, _z, 1.0), label="w = 1"), Case((_eps, _z, 0.0), label="w = 0")],
     mistakes=(
         KnownMistake("the other convention (w = 0 meaning no guidance)", lambda c, u, w: c + w * (c - u),
@@ -43,13 +43,11 @@ register(Exercise(
         KnownMistake("a sum without the difference", lambda c, u, w: u + w * c,
                      "Guidance moves along the *difference* of the two predictions. " + _AT_W),
     ),
-    generic_hint=_AT_W,
+    checkpoints=(("w = 0", "At w = 0 your result must be eps_uncond exactly: the label is ignored."),
+                 ("w = 1", "At w = 1 your result must be eps_cond exactly: the plain conditional model, no guidance.")),
+    generic_hint="With w > 1 your result must lie on the straight line through eps_uncond and eps_cond, beyond "
+                 "eps_cond, and w = 3 must push further than w = 2.",
 ))
-
-
-def check_guided_eps(guided_eps):
-    """Check ``guided_eps(eps_cond, eps_uncond, scale)`` (classifier-free guidance, w = 1 no guidance)."""
-    return run_check("nb07.guided_eps", guided_eps)
 
 
 def _noise_std(t):
@@ -59,7 +57,7 @@ def _noise_std(t):
 register(Exercise(
     "nb07.classifier_guided_eps", "07_conditioning_and_guidance", "classifier_guided_eps",
     "classifier guidance: nudging ε with a noise-aware classifier's gradient", "medium", guidance.classifier_guided_eps,
-    check="check_classifier_guided_eps",
+
     cases=lambda: [Case((_eps, _grad, _t, _schedule, 3.0), label="s = 3, t = 0, 250, 600, 999", items=_T_ITEMS),
                    Case((_eps[:1], _grad[:1], _t[2:3], _schedule, 10.0), label="one image, s = 10"),
                    Case((_eps, _grad, _t, _schedule, 0.0), label="s = 0")],
@@ -87,13 +85,11 @@ register(Exercise(
                    "`schedule.sqrt_one_minus_alphas_cumprod[t]` has shape (B,), one value per image; reshape it to "
                    "(B, 1, 1, 1) (`.view(-1, 1, 1, 1)`) so that it broadcasts over each image's pixels."),
     ),
-    generic_hint="Check s = 0 (no guidance: ε unchanged) and t = 0, where the noise is tiny and so is the nudge.",
+    checkpoints=(("s = 0", "With s = 0 (no guidance) ε must come back unchanged."),),
+    generic_hint="Start from the relation between ε and the score, ε ≈ −√(1 − ᾱ_t) ∇ log p(x_t): guidance adds "
+                 "s ∇ log p_φ(y | x_t, t) to the score; turn that back into ε. The nudge must be small at t = 0, where "
+                 "little noise is left, and largest at t = 999.",
 ))
-
-
-def check_classifier_guided_eps(classifier_guided_eps):
-    """Check ``classifier_guided_eps(eps, grad_log_prob, t, schedule, scale)`` (Eq. 14 of Dhariwal & Nichol 2021)."""
-    return run_check("nb07.classifier_guided_eps", classifier_guided_eps)
 
 
 def _merge_cases():
@@ -108,9 +104,20 @@ def _merge_cases():
 
 _MASK = "mask = 1 marks the known pixels (taken from x_known_t), mask = 0 the ones the sampler fills in (from x_generated)."
 
+
+def _known_pixels_exact(merged, x_generated, x_known_t, mask):
+    """The known pixels must be x_known_t's bit for bit: the cell that inpaints checks them with torch.equal."""
+    ones = torch.broadcast_to(mask, merged.shape) == 1
+    if not torch.equal(merged[ones], torch.broadcast_to(x_known_t, merged.shape)[ones]):
+        return ("your known pixels (mask = 1) are close to x_known_t but not exactly equal.",
+                "Where mask = 1 the result must be x_known_t bit for bit (the cell that inpaints compares them exactly): "
+                "take each pixel from one of the two images, with products by the 0/1 mask or torch.where, instead of "
+                "arithmetic that mixes them and rounds.")
+    return None
+
 register(Exercise(
     "nb07.inpaint_merge", "07_conditioning_and_guidance", "inpaint_merge", "inpainting: keeping the known pixels at every step",
-    "easy", inpainting.inpaint_merge, check="check_inpaint_merge",
+    "easy", inpainting.inpaint_merge,
     cases=_merge_cases,
     mistakes=(
         KnownMistake("the two images swapped", lambda x, k, m: m * x + (1 - m) * k,
@@ -134,9 +141,5 @@ register(Exercise(
                    "mask is a float tensor of 0.0 and 1.0, so `~mask` is not defined for it: its opposite is `1 - mask`."),
     ),
     generic_hint=_MASK,
+    validate=_known_pixels_exact,
 ))
-
-
-def check_inpaint_merge(inpaint_merge):
-    """Check ``inpaint_merge(x_generated, x_known_t, mask)``: known pixels from x_known_t, the rest from x_generated."""
-    return run_check("nb07.inpaint_merge", inpaint_merge)
