@@ -276,8 +276,11 @@ def choose_threads(*, remeasure: bool = False, apply: bool = True) -> ThreadChoi
     """
     forced = os.environ.get(THREADS_ENV_VAR, "").strip()
     if forced:
-        if not forced.isdigit() or int(forced) < 1:
-            raise ValueError(f"{THREADS_ENV_VAR} must be a whole number of threads >= 1, got {forced!r}")
+        if not forced.isdigit() or not 1 <= int(forced) <= MAX_THREADS:
+            raise ValueError(
+                f"{THREADS_ENV_VAR} must be a whole number of threads from 1 to {MAX_THREADS}, got {forced!r}; "
+                f"set it to one (for example {THREADS_ENV_VAR}=2) or unset it to let the course measure"
+            )
         choice = ThreadChoice(int(forced), source=f"set by {THREADS_ENV_VAR}")
     else:
         choice = None if remeasure else _read_thread_choice()
