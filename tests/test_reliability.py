@@ -157,12 +157,12 @@ def test_resume_of_a_sampling_only_file_is_refused(tmp_path, no_work, capsys):
     assert "only sampling weights" in err and "--init" in err
 
 
-def test_resume_steps_are_the_total_and_must_exceed_what_is_done(tmp_path, no_work, capsys):
+def test_resume_steps_are_the_total_and_must_not_be_less_than_what_is_done(tmp_path, no_work, capsys):
     state = new_train_state(PRESETS["mnist-uncond"])
     state.step = 20
     save_train_state(state, tmp_path / "m.resume.pt")
     err = refused(["--preset", "mnist-uncond", "--resume", "--steps", "15", "--out", str(tmp_path / "m.pt")], capsys)
-    assert "already trained 20 steps" in err and "more than 20" in err
+    assert "already trained 20 steps" in err and "at least 20" in err
     err = refused(["--preset", "mnist-uncond", "--resume", "--seed", "3", "--out", str(tmp_path / "m.pt")], capsys)
     assert "--seed" in err and "keeps its own seed" in err
 
