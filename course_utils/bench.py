@@ -1,11 +1,12 @@
 """The sampler benchmark: the table notebook 6 teaches from, reproducible by anyone.
 
-    python -m course_utils.bench                      # 1,000 samples per row, both shipped models
+    python -m course_utils.bench                      # 1,000 samples per row, every shipped model
     python -m course_utils.bench --n 2000 --markdown bench.md --csv bench.csv
     python -m course_utils.bench --quick              # 64 samples, a few rows: a smoke test
     python -m course_utils.bench --floor-curve        # the real-vs-real floor at growing N
     python -m course_utils.bench --models uncond --rows DDIM-50 --eta 1   # chosen rows, stochastic DDIM
     python -m course_utils.bench --models cond --scales 0 --rows DDIM-50 DDPM-1000  # chosen samplers and scales
+    python -m course_utils.bench --models flow --rows Euler-10 Heun-9  # notebook 9's flow-matching model
 
 Rows:
 * unconditional model: DDPM with all 1000 steps, DDIM with 10, 20, 50 and 100 steps (η = 0),
@@ -13,8 +14,12 @@ Rows:
   every row from the same starting noise;
 * class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 1.5, 2, 3, 5,
   labels 0..9 in equal numbers (``--rows`` and ``--scales`` choose others). Scale 1 is the plain
-  conditional model ("no guidance"), scale 0 the unconditional one (see guidance.guided_eps).
-A row names a sampler of :mod:`course_utils.sampler_registry` and its network calls (``DDIM-50``).
+  conditional model ("no guidance"), scale 0 the unconditional one (see guidance.guided_eps);
+* flow-matching model (notebook 9): Euler with 5, 10, 20 and 50 steps, Heun with 5, 9 and 19 network calls
+  (3, 5 and 10 steps), from the same starting noise as the unconditional model's rows.
+A row names a sampler of :mod:`course_utils.sampler_registry` and its network calls (``DDIM-50``, ``Heun-9``);
+``--rows`` gives each model the rows of its kind (DDPM samplers to uncond and cond, flow samplers to flow).
+A model whose checkpoint is missing is skipped with the command that trains it.
 Stochastic samplers draw their fresh noise per image, so a row does not depend on ``--batch-size``.
 
 Columns: sampler, steps (= network calls; twice that with guidance w not 0 or 1), guidance, wall
@@ -55,7 +60,7 @@ with interrupt_handling(PROG, active=__name__ == "__main__", what="while startin
         floor_spread,
         real_reference,
     )
-    from .pretrained import checkpoint_path, load_classifier, load_ddpm
+    from .pretrained import checkpoint_path, load_classifier, load_ddpm, load_flow
     from .sampler_registry import make_sampler, parse_row, sampler_entry
     from .samplers import sample
     from .validation import MAX_SEED
@@ -63,11 +68,13 @@ with interrupt_handling(PROG, active=__name__ == "__main__", what="while startin
 SHIPPED_T = 1000  # the shipped models' number of diffusion steps: DDPM runs all of them, DDIM at most that many
 UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100),
                       ("DPM++2M", 10), ("DPM++2M", 20), ("SDE-DPM++2M", 10), ("SDE-DPM++2M", 20)]
+FLOW_ROWS = [("Euler", 5), ("Euler", 10), ("Euler", 20), ("Euler", 50), ("Heun", 5), ("Heun", 9), ("Heun", 19)]
 GUIDANCE_SCALES = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0]
 GUIDED_STEPS = 50
 NO_GUIDANCE = 1.0
 MAX_N = 10_000  # the real test digits digit-FID compares with
 QUICK_N = 64
+MODELS = {"uncond": "ddpm", "cond": "ddpm", "flow": "flow"}  # --models: each shipped model and its samplers' kind
 DEFAULT_N = 1000
 DEFAULT_BATCH_SIZE = 500
 
@@ -125,6 +132,7 @@ def run_benchmark(
     unconditional_rows=None,
     guidance_scales=None,
     conditional_rows=None,
+    flow_rows=None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     eta: float = 0.0,
@@ -133,6 +141,8 @@ def run_benchmark(
     """Sample and score every row; see the module docstring. ``eta`` is DDIM's η for every DDIM row.
 
     ``conditional_rows`` (default DDIM-50) are the conditional model's samplers, each run at every guidance scale.
+    ``unconditional_rows``, ``conditional_rows`` and ``flow_rows`` default (None) to the module's lists; an empty
+    list runs none of that model's rows.
     ``batch_size`` is how many images a network call takes (memory only: the rows do not depend on it).
     """
     device = check_device(device) if device is not None else pick_device()
@@ -159,20 +169,27 @@ def run_benchmark(
         if checkpoint_path(name).exists() or which == name:  # asked for by name: let loading explain
             return True
         print(f"skipping the {name} model: {checkpoint_path(name)} is missing "
-              f"(train it with `python -m course_utils.train --preset mnist-{name} --out {checkpoint_path(name)}`)")
+              f"(train it with `python -m course_utils.recipes {name}`)")
         return False
 
-    if which in ("all", "uncond") and shipped("uncond"):
+    unconditional_rows = UNCONDITIONAL_ROWS if unconditional_rows is None else unconditional_rows
+    conditional_rows = [("DDIM", GUIDED_STEPS)] if conditional_rows is None else conditional_rows
+    flow_rows = FLOW_ROWS if flow_rows is None else flow_rows
+    if which in ("all", "uncond") and unconditional_rows and shipped("uncond"):
         model, schedule = load_ddpm("uncond", device)
-        for name, steps in unconditional_rows or UNCONDITIONAL_ROWS:
+        for name, steps in unconditional_rows:
             run_row("uncond", model, name, steps, schedule, "—")
-    if which in ("all", "cond") and shipped("cond"):
+    if which in ("all", "cond") and conditional_rows and shipped("cond"):
         model, schedule = load_ddpm("cond", device)
         labels = torch.arange(n) % 10
-        for name, steps in conditional_rows or [("DDIM", GUIDED_STEPS)]:
+        for name, steps in conditional_rows:
             for scale in GUIDANCE_SCALES if guidance_scales is None else guidance_scales:
                 note = " (no guidance)" if scale == NO_GUIDANCE else " (unconditional)" if scale == 0 else ""
                 run_row("cond", ClassifierFreeGuidance(model, scale), name, steps, schedule, f"w={scale:g}{note}", labels)
+    if which in ("all", "flow") and flow_rows and shipped("flow"):
+        model = load_flow("flow", device)
+        for name, steps in flow_rows:
+            run_row("flow", model, name, steps, None, "—")
     return rows
 
 
@@ -237,12 +254,14 @@ def floor_curve(sizes=(250, 500, 1000, 2000, 5000, 10000), device=None) -> list[
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, help=f"samples per row, 2 to {MAX_N} (default {DEFAULT_N}; --quick: {QUICK_N})")
-    parser.add_argument("--models", choices=["all", "uncond", "cond"], default="all",
-                        help="which shipped model's rows to run (default: all, the unconditional and the conditional)")
+    parser.add_argument("--models", choices=["all", *MODELS], default="all",
+                        help="which shipped model's rows to run (default: all, the unconditional, the conditional "
+                             "and the flow-matching model)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_N} samples and a few rows: a smoke test")
     parser.add_argument("--rows", nargs="+", metavar="ROW",
-                        help="samplers to run, e.g. DDPM-1000 DDIM-50 SDE-DPM++2M-20 (default: the unconditional "
-                             "model's nine rows, and DDIM-50 for the conditional model)")
+                        help="samplers to run, e.g. DDPM-1000 DDIM-50 SDE-DPM++2M-20 Euler-10 Heun-9, each on the "
+                             "models of its kind (default: the unconditional model's nine rows, DDIM-50 for the "
+                             "conditional model, and the flow model's seven)")
     parser.add_argument("--scales", nargs="+", type=float, metavar="W",
                         help="guidance scales for the conditional model (default: 0 1 1.5 2 3 5)")
     parser.add_argument("--eta", type=float,
@@ -286,13 +305,17 @@ def check_arguments(args) -> None:
     except ValueError as err:
         raise UsageError(f"--rows: {err}") from None
     for name, _ in args.rows or []:
-        if sampler_entry(name).model != "ddpm":
-            raise UsageError(f"--rows: {name} runs on a {sampler_entry(name).model} model, and the benchmark's models "
-                             "are DDPMs; leave it out")
-    if args.eta is not None and not any(sampler_entry(name).uses_eta for name, _ in args.rows or UNCONDITIONAL_ROWS):
+        kind = sampler_entry(name).model
+        if args.models != "all" and kind != MODELS[args.models]:
+            fits = " or ".join(model for model, its in MODELS.items() if its == kind)
+            raise UsageError(f"--rows: {name} samples a {kind} model, and --models {args.models} is a "
+                             f"{MODELS[args.models]} model; leave {name} out, or give --models {fits} (or all)")
+    default_rows = FLOW_ROWS if args.models == "flow" else UNCONDITIONAL_ROWS
+    if args.eta is not None and not any(sampler_entry(name).uses_eta for name, _ in args.rows or default_rows):
         raise UsageError("--eta is DDIM's η, and none of the --rows is a DDIM row: leave it out, or add a DDIM row")
-    if args.scales is not None and args.models == "uncond":
-        raise UsageError("--scales are guidance scales of the conditional model; they cannot be used with --models uncond")
+    if args.scales is not None and args.models in ("uncond", "flow"):
+        raise UsageError(f"--scales are guidance scales of the conditional model; they cannot be used with "
+                         f"--models {args.models}")
     if args.scales is not None and not all(math.isfinite(w) and w >= 0 for w in args.scales):
         raise UsageError(f"--scales must be finite and >= 0 (0 is the unconditional model, 1 no guidance), got {args.scales}")
     outputs = [(flag, path) for flag, path in (("--csv", args.csv), ("--markdown", args.markdown)) if path is not None]
@@ -303,6 +326,9 @@ def check_arguments(args) -> None:
         if path.is_file() and path.read_bytes()[:4] == b"PK\x03\x04":  # torch.save's zip format: a model, maybe a run
             raise UsageError(f"{flag} {path} holds a saved model or run (a torch file), which the table would "
                              f"overwrite; choose another {flag}")
+    if args.models != "all" and not checkpoint_path(args.models).is_file():
+        raise UsageError(f"--models {args.models}: its checkpoint {checkpoint_path(args.models)} is missing; train it "
+                         f"with `python -m course_utils.recipes {args.models}`, or choose another --models")
 
 
 def _device(name: str | None) -> torch.device:
@@ -324,14 +350,20 @@ def run(args) -> None:
         return
 
     n, scales, chosen, eta = args.n or DEFAULT_N, args.scales, args.rows, args.eta or 0.0
-    uncond_rows = cond_rows = chosen
+    ddpm_rows = flow_rows = None  # None: each model's default rows
+    if chosen is not None:
+        ddpm_rows = [row for row in chosen if sampler_entry(row[0]).model == "ddpm"]
+        flow_rows = [row for row in chosen if sampler_entry(row[0]).model == "flow"]
+    uncond_rows = ddpm_rows
     if args.quick:
-        n, uncond_rows, scales = QUICK_N, chosen or [("DDIM", 10), ("DDIM", 20)], scales or [1.0, 3.0]
+        n, scales = QUICK_N, scales or [1.0, 3.0]
+        if chosen is None:
+            uncond_rows, flow_rows = [("DDIM", 10), ("DDIM", 20)], [("Euler", 10)]
     print(f"benchmark: {n} samples per row on {device}; "
           f"recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features and strokes (looks_real)")
     print(" | ".join(HEADER))
     rows = run_benchmark(n, which=args.models, unconditional_rows=uncond_rows, guidance_scales=scales,
-                         conditional_rows=cond_rows, batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+                         conditional_rows=ddpm_rows, flow_rows=flow_rows, batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
                          seed=args.seed or 0, eta=eta, device=device)
     print()
     print(format_text(rows))

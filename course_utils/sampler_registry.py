@@ -8,9 +8,8 @@ sampler by name. An unknown name is an error that lists the known ones, never a 
 
 Adding a sampler: write its class (keeping the contract of :class:`course_utils.samplers.Sampler`), then one
 :class:`SamplerEntry` below. ``model`` says what it runs on: ``"ddpm"`` (a noise-predicting model and its
-schedule) or ``"flow"`` (a velocity model, continuous time, no schedule: :mod:`course_utils.flow`), e.g.
-
-    SamplerEntry("Euler", lambda steps, schedule, eta: FlowEulerSampler(steps), model="flow")
+schedule) or ``"flow"`` (a velocity model, continuous time, no schedule: :mod:`course_utils.flow`), as
+Euler and Heun below. The number in a row's name is always its network calls (``Heun-9``: 5 steps).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .flow import FlowEulerSampler, FlowHeunSampler
 from .samplers import DDIMSampler, DDPMSampler, DPMSolverSampler, Sampler
 from .schedules import NoiseSchedule
 
@@ -44,11 +44,22 @@ class SamplerEntry:
             raise ValueError(f"SamplerEntry {self.name!r}: model must be one of {MODEL_KINDS}, got {self.model!r}")
 
 
+def _heun(calls: int) -> FlowHeunSampler:
+    """Heun's method with exactly ``calls`` network calls (two per step, one for the last): an odd number."""
+    sampler = FlowHeunSampler.for_calls(calls)
+    if sampler.network_calls != calls:
+        raise ValueError(f"Heun calls the network twice per step and once for its last, so its network calls are odd "
+                         f"(Heun-{calls - 1} or Heun-{calls + 1}), got Heun-{calls}")
+    return sampler
+
+
 SAMPLERS: dict[str, SamplerEntry] = {entry.name: entry for entry in (
     SamplerEntry("DDPM", lambda steps, schedule, eta: DDPMSampler(schedule), every_step=True),
     SamplerEntry("DDIM", lambda steps, schedule, eta: DDIMSampler(schedule, steps, eta=eta), uses_eta=True),
     SamplerEntry("DPM++2M", lambda steps, schedule, eta: DPMSolverSampler(schedule, steps)),
     SamplerEntry("SDE-DPM++2M", lambda steps, schedule, eta: DPMSolverSampler(schedule, steps, stochastic=True)),
+    SamplerEntry("Euler", lambda steps, schedule, eta: FlowEulerSampler(steps), model="flow"),
+    SamplerEntry("Heun", lambda steps, schedule, eta: _heun(steps), model="flow"),
 )}
 
 
@@ -82,4 +93,6 @@ def parse_row(text: str, num_timesteps: int = 1000) -> tuple[str, int]:
     if SAMPLERS[name].every_step and int(steps) != num_timesteps:
         raise ValueError(f"{usage}; {name} runs every one of the T = {num_timesteps} steps, so its row is "
                          f"{name}-{num_timesteps}, got {text!r}")
+    if SAMPLERS[name].model == "flow":
+        make_sampler(name, int(steps))  # needs no schedule: built here, so a count it cannot take is refused now
     return name, int(steps)
