@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -78,7 +79,8 @@ class TrainingRow:
     floor: float
 
     def cells(self) -> list[str]:
-        return [self.recipe, f"{self.budget_minutes:g}" if self.budget_minutes else "—", f"{self.steps:,}", f"{self.train_minutes:.2f}", self.sampler,
+        budget = f"{self.budget_minutes:g}" if self.budget_minutes else "—"
+        return [self.recipe, budget, f"{self.steps:,}", f"{self.train_minutes:.2f}", self.sampler,
                 f"{100 * self.recognised:.1f} ± {100 * self.recognised_sd:.1f}",
                 f"{self.digit_fid:.2f} ± {self.digit_fid_sd:.2f}", f"{self.floor:.2f}"]
 
@@ -191,6 +193,13 @@ def read_results(path: Path | None = None) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def result_steps(path: Path | None = None) -> list[int]:
+    """The step counts of the stored run's rows (data/train_bench.md), smallest first; [] if it is missing."""
+    text = read_results(path)
+    cells = [line.split("|")[3].strip() for line in text.splitlines() if line.startswith("| live")]
+    return sorted({int(cell.replace(",", "")) for cell in cells})
+
+
 def format_markdown(rows: list[TrainingRow]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     return "\n".join(lines + ["| " + " | ".join(r.cells()) + " |" for r in rows]) + "\n"
@@ -244,7 +253,9 @@ def main(argv: list[str] | None = None) -> None:
         print(line)
     print(machine_line())
     if args.markdown:
-        text = format_markdown(rows) + "\n" + "\n".join(f"- {line}" for line in notes) + "\n\n" + machine_line() + "\n"
+        command = " ".join(["python -m course_utils.train_bench", *(sys.argv[1:] if argv is None else argv)])
+        text = (format_markdown(rows) + "\n" + "\n".join(f"- {line}" for line in notes) + "\n\n" + machine_line()
+                + f"\n\nmade by `{command}`\n")
         args.markdown.write_text(text, encoding="utf-8")
         print(f"wrote {args.markdown}")
 
