@@ -15,8 +15,8 @@ Rows:
 * class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 1.5, 2, 3, 5,
   labels 0..9 in equal numbers (``--rows`` and ``--scales`` choose others). Scale 1 is the plain
   conditional model ("no guidance"), scale 0 the unconditional one (see guidance.guided_eps);
-* flow-matching model (notebook 9): Euler with 5, 10, 20 and 50 steps, Heun with 5, 9 and 19 network calls
-  (3, 5 and 10 steps), from the same starting noise as the unconditional model's rows.
+* flow-matching model (notebook 9): Euler with 5, 10, 20 and 50 steps, Heun with 5, 9, 19 and 49 network calls
+  (3, 5, 10 and 25 steps), from the same starting noise as the unconditional model's rows.
 A row names a sampler of :mod:`course_utils.sampler_registry` and its network calls (``DDIM-50``, ``Heun-9``);
 ``--rows`` gives each model the rows of its kind (DDPM samplers to uncond and cond, flow samplers to flow).
 A model whose checkpoint is missing is skipped with the command that trains it.
@@ -68,7 +68,8 @@ with interrupt_handling(PROG, active=__name__ == "__main__", what="while startin
 SHIPPED_T = 1000  # the shipped models' number of diffusion steps: DDPM runs all of them, DDIM at most that many
 UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100),
                       ("DPM++2M", 10), ("DPM++2M", 20), ("SDE-DPM++2M", 10), ("SDE-DPM++2M", 20)]
-FLOW_ROWS = [("Euler", 5), ("Euler", 10), ("Euler", 20), ("Euler", 50), ("Heun", 5), ("Heun", 9), ("Heun", 19)]
+FLOW_ROWS = [("Euler", 5), ("Euler", 10), ("Euler", 20), ("Euler", 50), ("Heun", 5), ("Heun", 9), ("Heun", 19),
+              ("Heun", 49)]
 GUIDANCE_SCALES = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0]
 GUIDED_STEPS = 50
 NO_GUIDANCE = 1.0

@@ -44,7 +44,7 @@ SAMPLERS = {  # how notebook 4 scores its live run: DDIM-50 before 0.3, SDE-DPM+
 }
 FLOW_SAMPLERS = {  # a flow-matching recipe (notebook 9's "live-flow") at 20 network calls and fewer
     "Euler-20": lambda schedule: FlowEulerSampler(20),
-    "Heun-10": lambda schedule: FlowHeunSampler(10),
+    "Heun-19": lambda schedule: FlowHeunSampler(10),  # 10 steps, 19 network calls (the last step is Euler)
 }
 DEFAULT_RECIPES = ("live-v1", "live-v2")  # notebook 4's, oldest first
 NOTEBOOK_SAMPLER = {"live-v1": "DDIM-50"}  # each recipe as notebook 4 ran it; the rest: SDE-DPM++2M-20
