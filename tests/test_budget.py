@@ -55,11 +55,26 @@ def test_the_training_benchmark_compares_recipes_at_each_budget():
     assert "live-v1" in LIVE_RECIPES and set(train_bench.SAMPLERS) >= {"DDIM-50", "SDE-DPM++2M-20"}
 
 
+def test_runs_of_fixed_step_counts_are_compared_step_count_by_step_count(tmp_path):
+    def row(recipe, steps, recognised):
+        return train_bench.TrainingRow(recipe, 0.0, steps, 1.0, "DDIM-50", recognised, 0.02, 50.0, 2.0, 20.0)
+
+    rows = [row("live-v1", 100, 0.1), row("live-v1", 300, 0.2), row("live-v2", 100, 0.3), row("live-v2", 300, 0.6)]
+    text = "\n".join(train_bench.ratios(rows, "live-v2", "live-v1"))
+    assert "100 steps: recognised 30.0% vs 10.0%" in text and "300 steps: recognised 60.0% vs 20.0%" in text
+    assert rows[0].cells()[1] == "—"
+    stored = tmp_path / "train_bench.md"
+    stored.write_text(train_bench.format_markdown(rows), encoding="utf-8")
+    assert train_bench.result_steps(stored) == [100, 300]
+    assert train_bench.result_steps(tmp_path / "missing.md") == []
+
+
 @pytest.mark.slow
 def test_the_training_benchmark_runs_end_to_end(tmp_path, capsys):
     train_bench.main(["--quick", "--recipes", "live-v1", "--markdown", str(tmp_path / "t.md")])
     out = capsys.readouterr().out
     assert "live-v1 | 0.05 |" in out and (tmp_path / "t.md").read_text().startswith("| recipe")
+    assert "made by `python -m course_utils.train_bench --quick --recipes live-v1" in (tmp_path / "t.md").read_text()
     assert torch.get_num_threads() >= 1
 
 
