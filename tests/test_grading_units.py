@@ -223,6 +223,14 @@ def test_a_copy_of_the_reference_s_code_is_known_wherever_it_was_compiled(tmp_pa
     assert places.course_function(forward.add_noise.__code__) == "course_utils.forward:add_noise"
     exec("def add_noise(x, sigma, noise):\n    return x + sigma * noise\n", namespace)  # noqa: S102 - a student's own
     assert places.course_function(namespace["add_noise"].__code__) is None
+    # Code anyone writes alike is no copy: the reference's generator expression, a one-line helper of the checks.
+    exec("def frechet_distance(mu1, cov1, mu2, cov2):\n    return [a.double() for a in (mu1, cov1, mu2, cov2)]\n"
+         "def helper(t):\n    return t.view(-1, 1, 1, 1)\n"
+         "def mine(mu1, cov1, mu2, cov2):\n    return list(a.double() for a in (mu1, cov1, mu2, cov2))\n", namespace)  # noqa: S102
+    codes = [namespace[name].__code__ for name in ("frechet_distance", "helper", "mine")]
+    codes += [c for c in codes[2].co_consts if isinstance(c, type(codes[0]))]  # mine's generator expression
+    assert [places.course_function(c) for c in codes] == [None] * 4
+    assert all(harness.distinctive(e.reference.__code__) for e in EXERCISES.values())  # every reference's copy is known
 
 
 # ---------------------------------------------------------------------------- verdicts
@@ -436,6 +444,12 @@ def test_bad_input_gets_a_one_line_error(tmp_path, capsys):
     assert "no single notebook matches '42'" in capsys.readouterr().err
     (tmp_path / "a.json").write_text(json.dumps({"notebooks": []}), encoding="utf-8")
     assert grading.main([str(tmp_path / "subs"), "--assignment", str(tmp_path / "a.json"), "--unsafe-plain"]) == 2
+
+
+def test_the_documented_places_for_submissions_and_gradebooks_are_ignored_by_git():
+    # INSTRUCTORS.md offers submissions/ and gradebook/ inside the checkout; `make release` refuses untracked files.
+    for path in ("submissions/ada/01_adding_noise_by_hand.ipynb", "gradebook/gradebook.csv", "gradebook.csv"):
+        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=grading.ROOT).returncode == 0, path
 
 
 def test_release_keeps_back_exactly_the_test_modules_marked_instructor(tmp_path):

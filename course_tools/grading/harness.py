@@ -147,7 +147,7 @@ class Places:
                 while stack:
                     c = stack.pop()
                     stack += [k for k in c.co_consts if isinstance(k, types.CodeType)]
-                    if c.co_name != "<module>":
+                    if distinctive(c):
                         self.fingerprints.setdefault(fingerprint(c), f"{module}:{c.co_qualname}")
 
     def course_function(self, code: types.CodeType) -> str | None:
@@ -167,6 +167,21 @@ class Places:
                 name = copied + " (a copy of its code)"
         self._names[code] = name
         return name
+
+
+MIN_INSTRUCTIONS = 25  # below this, and without a docstring, code is what anyone writes alike
+
+
+def distinctive(code: types.CodeType) -> bool:
+    """Could only a copy have this code? A named function with a docstring (copies carry it: ``exec`` of the
+    course's source), or a long one. Not a generator expression, comprehension or lambda, nor a one-line helper
+    (``(a.double() for a in ...)``, ``t.view(-1, 1, 1, 1)``): honest students write those alike."""
+    import dis
+
+    if code.co_name.startswith("<"):
+        return False
+    documented = bool(code.co_consts) and isinstance(code.co_consts[0], str)
+    return documented or sum(1 for _ in dis.get_instructions(code)) >= MIN_INSTRUCTIONS
 
 
 def fingerprint(code: types.CodeType) -> str:

@@ -2,7 +2,7 @@
 
 Each entry of ATTACKS builds one student's notebooks from the registry and the course's own notebooks (so a
 new exercise is attacked too, with no edit here) and says what the gradebook must show for each of its due
-exercises. ``tests/test_grading_hostile.py`` grades the whole class in every sandbox this machine offers and
+exercises. ``tests/test_grading.py`` grades the whole class in every sandbox this machine offers and
 requires exactly that, plus what no status shows: classmates' files untouched, nothing left running, /tmp
 capped, the audit copies written by the grader. The families follow issue #30:
 
