@@ -47,7 +47,8 @@ FLOW_SAMPLERS = {  # a flow-matching recipe (notebook 9's "live-flow") at 20 net
     "Heun-19": lambda schedule: FlowHeunSampler(10),  # 10 steps, 19 network calls (the last step is Euler)
 }
 DEFAULT_RECIPES = ("live-v1", "live-v2")  # notebook 4's, oldest first
-NOTEBOOK_SAMPLER = {"live-v1": "DDIM-50"}  # each recipe as notebook 4 ran it; the rest: SDE-DPM++2M-20
+NOTEBOOK_SAMPLER = {"live-v1": "DDIM-50", "live-flow": "Euler-20"}  # each recipe as its notebook runs it (4, or 9 for
+# live-flow); the rest: SDE-DPM++2M-20
 RESULTS = "train_bench.md"  # in data/: the last full run, which notebook 4 prints
 
 
@@ -147,7 +148,7 @@ def notebook_sampler(recipe: str) -> str:
 def ratios(rows: list[TrainingRow], new: str, old: str) -> list[str]:
     """Lines comparing the new recipe with the old at each budget: with each sampler, and as notebook 4 runs each."""
     by = {(r.recipe, _length(r), r.sampler): r for r in rows}
-    pairings = [(f"as notebook 4 runs them ({new} with {notebook_sampler(new)}, {old} with {notebook_sampler(old)})",
+    pairings = [(f"as the notebooks run them ({new} with {notebook_sampler(new)}, {old} with {notebook_sampler(old)})",
                  notebook_sampler(new), notebook_sampler(old))]
     pairings += [(f"both with {name}", name, name) for name in SAMPLERS]
     lines = []
