@@ -9,8 +9,8 @@
 
 Rows:
 * unconditional model: DDPM with all 1000 steps, DDIM with 10, 20, 50 and 100 steps (η = 0),
-  DPM-Solver++(2M) and its stochastic variant SDE-DPM-Solver++(2M) with 10 and 20 steps,
-  every row from the same starting noise;
+  DPM-Solver++(2M) and its stochastic variant SDE-DPM-Solver++(2M) with 10 and 20 steps, and DDIM with
+  η = 1 at 10, 20, 50 and 100 steps, every row from the same starting noise;
 * class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 1.5, 2, 3, 5,
   labels 0..9 in equal numbers (``--rows`` and ``--scales`` choose others). Scale 1 is the plain
   conditional model ("no guidance"), scale 0 the unconditional one (see guidance.guided_eps).
@@ -42,7 +42,9 @@ from .samplers import DDIMSampler, DDPMSampler, DPMSolverSampler, sample
 SHIPPED_T = 1000  # the shipped models' number of diffusion steps: DDPM runs all of them, DDIM at most that many
 SAMPLER_NAMES = ("DDPM", "DDIM", "DPM++2M", "SDE-DPM++2M")
 UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100),
-                      ("DPM++2M", 10), ("DPM++2M", 20), ("SDE-DPM++2M", 10), ("SDE-DPM++2M", 20)]
+                      ("DPM++2M", 10), ("DPM++2M", 20), ("SDE-DPM++2M", 10), ("SDE-DPM++2M", 20),
+                      # stochastic DDIM (a third entry is the row's own η): notebook 6's verdict on fresh noise
+                      ("DDIM", 10, 1.0), ("DDIM", 20, 1.0), ("DDIM", 50, 1.0), ("DDIM", 100, 1.0)]
 GUIDANCE_SCALES = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0]
 GUIDED_STEPS = 50
 NO_GUIDANCE = 1.0
@@ -138,11 +140,12 @@ def run_benchmark(
 
     if which in ("all", "uncond") and shipped("uncond"):
         model, schedule = load_ddpm("uncond", device)
-        for name, steps in unconditional_rows or UNCONDITIONAL_ROWS:
-            sampler = make_sampler(name, steps, schedule, eta)
+        for name, steps, *own_eta in unconditional_rows or UNCONDITIONAL_ROWS:
+            row_eta = own_eta[0] if own_eta else eta
+            sampler = make_sampler(name, steps, schedule, row_eta)
             images, seconds = _sample_in_batches(model, sampler, noise, None, batch_size, device, f"{name}-{steps}",
                                                  seed)
-            score("uncond", _label(name, eta), steps, "—", images, seconds)
+            score("uncond", _label(name, row_eta), steps, "—", images, seconds)
     if which in ("all", "cond") and shipped("cond"):
         model, schedule = load_ddpm("cond", device)
         labels = torch.arange(n) % 10
