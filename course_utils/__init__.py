@@ -8,14 +8,18 @@ One module per concern, each readable in one sitting:
     forward      the forward process q: one step, the closed form, the posterior
     model        the tiny U-Net and its timestep embedding
     exact        the exact denoiser of a finite image set (the best possible; it memorises)
-    training     the eps-prediction loss, EMA, a resumable training loop
-    samplers     DDPM and DDIM: one loop (``sample``), two steps, and DDIM inversion
+    training     the eps-prediction loss, EMA, one training step and a resumable loop around it
+    flow         flow matching: the straight path, its velocity loss, Euler and Heun samplers
+    samplers     the Sampler contract and its one loop (``sample``); DDPM, DDIM, DPM-Solver++; DDIM inversion
     guidance     classifier-free and classifier guidance, as wrappers around a model
-    inpainting   filling in a masked digit, on the sampling loop's after-step hook
+    inpainting   filling in a masked digit: a sampler wrapper that keeps the known pixels (RePaint)
     classifier   the reference digit classifier and the noise-aware one, one training loop
     metrics      digit-FID, confidence, recognised %, class accuracy
     pretrained   the shipped checkpoints in data/
     bench        the sampler benchmark (python -m course_utils.bench)
+    train_bench  the training benchmark of the live recipes (python -m course_utils.train_bench)
+    budget       fitting a notebook's live run and its scoring into one time budget
+    claims       sentences about two measurements, computed from their numbers and sds
     train        the training command (python -m course_utils.train)
     recipes      the stages that made each shipped model (python -m course_utils.recipes)
     checkpoints  safe saving and loading

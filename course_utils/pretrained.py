@@ -2,6 +2,7 @@
 
     model, schedule = load_ddpm("uncond")     # unconditional tiny DDPM
     model, schedule = load_ddpm("cond")       # class-conditional, for guidance
+    model = load_flow()                       # notebook 9's flow-matching model (a velocity network)
     classifier = load_classifier()            # the reference digit classifier
     vae = load_vae()                          # notebook 8's tiny VAE, the one-shot generator
 
@@ -28,6 +29,7 @@ CHECKPOINTS = {
     "cond": "ddpm_mnist_cond.pt",
     "classifier": "classifier.pt",
     "vae": "vae_mnist.pt",
+    "flow": "flow_mnist.pt",
 }
 
 
@@ -73,6 +75,16 @@ def load_ddpm(name_or_path: str | Path = "uncond", device: torch.device | str = 
     return model.to(device).eval().requires_grad_(False), schedule
 
 
+def load_flow(name_or_path: str | Path = "flow", device: torch.device | str = "cpu") -> TinyUNet:
+    """Notebook 9's flow-matching model in eval mode: ``model(x_t, t)`` is the velocity v at flow time t in [0, 1]
+    (course_utils.flow). ``name_or_path``: ``"flow"`` or the path of a flow checkpoint (``--preset mnist-flow``)."""
+    path = _resolve(name_or_path, ["flow"])
+    ckpt = read_checkpoint(path, kind="flow")
+    model = TinyUNet(UNetConfig.from_dict(ckpt["model_config"]))
+    load_weights(model, ckpt["state_dict"], source=str(path))
+    return model.to(device).eval().requires_grad_(False)
+
+
 def _load_one_piece(path, name: str, kind: str, build, device) -> torch.nn.Module:
     """A model whose checkpoint holds its config and weights only (the classifier, the VAE), in eval mode."""
     path = Path(path) if path is not None else checkpoint_path(name)
@@ -103,7 +115,7 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
     path = _resolve(name_or_path, sorted(CHECKPOINTS))
     ckpt = read_checkpoint(path)
     info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume", "losses")}
-    if info.get("kind") == "ddpm":
+    if info.get("kind") in ("ddpm", "flow"):
         train, stage = dict(info["train"]), info["train"]
         train["total_steps"], train["total_seconds"] = 0, 0.0
         while stage:
@@ -114,4 +126,5 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
     return info
 
 
-__all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_classifier", "load_ddpm", "load_vae"]
+__all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_classifier", "load_ddpm",
+           "load_flow", "load_vae"]

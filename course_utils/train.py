@@ -207,9 +207,9 @@ def check_resume(args: argparse.Namespace, resume_path: Path) -> dict:
         fits = [name for name, cfg in PRESETS.items() if not config_differences(config, cfg, ignore=RESUME_OVERRIDES)]
         raise _does_not_fit(f"--resume: {resume_path}", args.preset, differ, fits)
     done, total = ckpt["train"]["steps_done"], args.steps or config.train_steps
-    if args.steps is not None and args.steps <= done:
+    if args.steps is not None and args.steps < done:
         raise UsageError(f"--steps {args.steps}: {resume_path} has already trained {done} steps, and --steps is the "
-                         f"run's total; give more than {done}")
+                         f"run's total; give at least {done} ({done} writes --out from the steps already trained)")
     if total < done:
         raise UsageError(f"--resume: {resume_path} has trained {done} steps, more than its total {total}; give --steps")
     return ckpt

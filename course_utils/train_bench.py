@@ -29,6 +29,7 @@ import torch
 
 from .data import load_mnist
 from .env import choose_threads, pick_device
+from .flow import FlowEulerSampler, FlowHeunSampler
 from .metrics import classify, evaluate_samples, fid_bootstrap_sd, real_reference
 from .pretrained import load_classifier
 from .samplers import DDIMSampler, DPMSolverSampler, sample
@@ -40,6 +41,11 @@ SAMPLERS = {  # how notebook 4 scores its live run: DDIM-50 before 0.3, SDE-DPM+
     "DDIM-50": lambda schedule: DDIMSampler(schedule, 50),
     "SDE-DPM++2M-20": lambda schedule: DPMSolverSampler(schedule, 20, stochastic=True),
 }
+FLOW_SAMPLERS = {  # a flow-matching recipe (notebook 9's "live-flow") at 20 network calls and fewer
+    "Euler-20": lambda schedule: FlowEulerSampler(20),
+    "Heun-10": lambda schedule: FlowHeunSampler(10),
+}
+DEFAULT_RECIPES = ("live-v1", "live-v2")  # notebook 4's, oldest first
 NOTEBOOK_SAMPLER = {"live-v1": "DDIM-50"}  # each recipe as notebook 4 ran it; the rest: SDE-DPM++2M-20
 RESULTS = "train_bench.md"  # in data/: the last full run, which notebook 4 prints
 
@@ -80,30 +86,52 @@ class TrainingRow:
 HEADER = ["recipe", "budget min", "steps", "train min", "sampler", "recognised % ± sd", "digit-FID ± sd", "floor"]
 
 
-def run_training_benchmark(recipes, minutes, *, n: int = 500, device=None, images=None) -> list[TrainingRow]:
-    """Train each recipe for each budget and score it; see the module docstring. Prints each row as it comes."""
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``"NAME:key=value,key=value"`` -> (NAME, {key: value}): a recipe's settings changed for a search."""
+    name, _, settings = text.partition(":")
+    changes = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        if key not in TrainConfig.__dataclass_fields__ or key == "model" or not value:
+            raise ValueError(f"a variant is NAME:key=value,... with TrainConfig settings other than model; got {item!r}")
+        default = getattr(TrainConfig(), key)
+        changes[key] = None if value == "none" else type(default)(value) if default is not None else float(value)
+    if not name or not changes:
+        raise ValueError(f"a variant is NAME:key=value,..., e.g. snr5:min_snr_gamma=5, got {text!r}")
+    return name, changes
+
+
+def run_training_benchmark(recipes, minutes, *, n: int = 500, device=None, images=None, steps=None,
+                           variants=None) -> list[TrainingRow]:
+    """Train each recipe for each budget and score it; see the module docstring. Prints each row as it comes.
+
+    ``steps``: fixed step counts instead of minutes (a search that does not depend on the machine's speed;
+    the budget column is then 0). ``variants``: {name: (recipe, {setting: value})}, recipes with settings changed.
+    """
     device = torch.device(device) if device is not None else pick_device()
     images = load_mnist("train")[0] if images is None else images
     classifier = load_classifier(device=device)
     reference_features, _ = classify(classifier, real_reference(n))
     noise = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED))
     rows = []
-    for name in recipes:
-        config = LIVE_RECIPES[name]
-        per_step = seconds_per_step(config, images, device)
-        print(f"{name}: {per_step:.3f} s per step on {device} with {torch.get_num_threads()} thread(s)", flush=True)
-        for budget in minutes:
-            steps = steps_for(budget, per_step)
-            state = new_train_state(replace(config, train_steps=steps), device)
+    configs = {name: LIVE_RECIPES[name] for name in recipes}
+    configs.update({name: replace(LIVE_RECIPES[base], **changes) for name, (base, changes) in (variants or {}).items()})
+    for name, config in configs.items():
+        if steps is None:
+            per_step = seconds_per_step(config, images, device)
+            print(f"{name}: {per_step:.3f} s per step on {device} with {torch.get_num_threads()} thread(s)", flush=True)
+        plan = [(0.0, s) for s in steps] if steps is not None else [(b, steps_for(b, per_step)) for b in minutes]
+        for budget, run_steps in plan:
+            state = new_train_state(replace(config, train_steps=run_steps), device)
             start = time.perf_counter()
             train_ddpm(state, images)
             took = (time.perf_counter() - start) / 60
-            for sampler_name, make in SAMPLERS.items():
+            for sampler_name, make in (FLOW_SAMPLERS if config.objective == "flow" else SAMPLERS).items():
                 samples = sample(state.ema.model, make(state.schedule), noise=noise, show_progress=False,
                                  generator=torch.Generator().manual_seed(EVAL_NOISE_SEED + 1)).images.cpu()
                 report = evaluate_samples(classifier, samples)
                 features, _ = classify(classifier, samples)
-                rows.append(TrainingRow(name, budget, steps, took, sampler_name, report.recognised,
+                rows.append(TrainingRow(name, budget, run_steps, took, sampler_name, report.recognised,
                                         (report.recognised * (1 - report.recognised) / n) ** 0.5, report.digit_fid,
                                         fid_bootstrap_sd(features, reference_features), report.fid_floor))
                 print(" | ".join(rows[-1].cells()), flush=True)
@@ -164,10 +192,17 @@ def format_markdown(rows: list[TrainingRow]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m course_utils.train_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--recipes", nargs="+", choices=sorted(LIVE_RECIPES), default=sorted(LIVE_RECIPES),
-                        help="notebook 4's live recipes to train (default: all, oldest first)")
+    parser.add_argument("--recipes", nargs="+", choices=sorted(LIVE_RECIPES), default=list(DEFAULT_RECIPES),
+                        help="live recipes to train, the older first (default: notebook 4's, live-v1 and live-v2; "
+                             "live-flow is notebook 9's flow-matching twin of live-v2)")
     parser.add_argument("--minutes", nargs="+", type=float, default=list(DEFAULT_MINUTES),
                         help="training budgets in wall-minutes (default: 1 2 5 10)")
+    parser.add_argument("--steps", nargs="+", type=int,
+                        help="train fixed step counts instead of --minutes (a recipe search that does not depend on "
+                             "the machine's speed)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="also train --recipes' first recipe with settings changed, e.g. "
+                             "snr2:min_snr_gamma=2,lr=4e-3 (repeatable)")
     parser.add_argument("--n", type=int, default=500, help="samples scored per row (default 500)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: the course's measured choice)")
     parser.add_argument("--markdown", type=Path, help="also write the table and ratios as Markdown")
@@ -179,6 +214,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--minutes must be between 0 and 600, got {args.minutes}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
+    if args.steps is not None and any(s < 1 for s in args.steps):
+        parser.error(f"--steps must be whole numbers >= 1, got {args.steps}")
+    try:
+        variants = {name: (args.recipes[0], changes) for name, changes in map(parse_variant, args.variant)}
+        for base, changes in variants.values():
+            replace(LIVE_RECIPES[base], **changes)
+    except (ValueError, TypeError) as err:
+        parser.error(f"--variant: {err}")
     if args.markdown and not args.markdown.parent.is_dir():
         parser.error(f"--markdown {args.markdown}: the folder {args.markdown.parent} does not exist")
     if args.threads:
@@ -188,7 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     minutes, n = (([0.05, 0.1], 64) if args.quick else (args.minutes, args.n))
     print(machine_line())
     print(" | ".join(HEADER))
-    rows = run_training_benchmark(args.recipes, minutes, n=n)
+    rows = run_training_benchmark(args.recipes, minutes, n=n, steps=None if args.quick else args.steps,
+                                  variants=variants)
     notes = ratios(rows, args.recipes[-1], args.recipes[0]) if len(args.recipes) > 1 else []
     for line in notes:
         print(line)

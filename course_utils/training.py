@@ -111,7 +111,12 @@ PRESETS: dict[str, TrainConfig] = {
 LIVE_RECIPES: dict[str, TrainConfig] = {
     "live-v1": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
                            ema_decay=0.995),
+    "live-v2": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
+                           ema_decay=0.995, min_snr_gamma=5.0),
 }
+# Notebook 9's equal-compute experiment: notebook 4's live recipe with the flow-matching objective instead.
+LIVE_RECIPES["live-flow"] = replace(LIVE_RECIPES["live-v2"], model=replace(MODEL_PRESETS["cpu"], continuous_time=True),
+                                    objective="flow", time_sampling="logit-normal", min_snr_gamma=None)
 
 
 def eps_prediction_loss(

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from course_tools import notebooks
-from course_utils import checks, forward, samplers
+from course_utils import checks, forward, samplers, training
 from course_utils.checks import EXERCISES, VERDICT_PATTERN, Case, evaluate
 from course_utils.checks.diagnosis import describe_values
 
@@ -100,9 +100,10 @@ def _exercise_cells():
 def test_every_solution_passes_its_check_and_the_stored_verdict_is_what_the_check_prints(capsys):
     namespaces = {}
     for exercise, source, stored in _exercise_cells():
-        # The names a solution takes from the notebook: torch, math, F, and course_utils' q_sample; an earlier
+        # The names a solution takes from the notebook: torch, math, F, and course_utils' q_sample and training_loss; an earlier
         # exercise of the same notebook (ddim_step calls ddim_sigma) is the solution's own.
-        namespace = namespaces.setdefault(exercise.notebook, {"torch": torch, "math": math, "F": F, "q_sample": forward.q_sample})
+        namespace = namespaces.setdefault(exercise.notebook, {"torch": torch, "math": math, "F": F, "q_sample": forward.q_sample,
+                                                              "training_loss": training.training_loss})
         exec(source, namespace)  # noqa: S102 - the course's own solution code
         fn = namespace[exercise.function]
         returned = getattr(checks, exercise.check)(fn)

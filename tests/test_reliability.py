@@ -156,12 +156,12 @@ def test_resume_of_a_sampling_only_file_is_refused(tmp_path, no_work, capsys):
     assert "only sampling weights" in err and "--init" in err
 
 
-def test_resume_steps_are_the_total_and_must_exceed_what_is_done(tmp_path, no_work, capsys):
+def test_resume_steps_are_the_total_and_must_not_be_less_than_what_is_done(tmp_path, no_work, capsys):
     state = new_train_state(PRESETS["mnist-uncond"])
     state.step = 20
     save_train_state(state, tmp_path / "m.resume.pt")
     err = refused(["--preset", "mnist-uncond", "--resume", "--steps", "15", "--out", str(tmp_path / "m.pt")], capsys)
-    assert "already trained 20 steps" in err and "more than 20" in err
+    assert "already trained 20 steps" in err and "at least 20" in err
     err = refused(["--preset", "mnist-uncond", "--resume", "--seed", "3", "--out", str(tmp_path / "m.pt")], capsys)
     assert "--seed" in err and "keeps its own seed" in err
 
@@ -380,8 +380,8 @@ def test_metrics_at_two_images_give_numbers(monkeypatch):
 
 @pytest.mark.parametrize("call, valid", [
     (pretrained.load_ddpm, "'uncond', 'cond'"),
-    (pretrained.checkpoint_info, "'classifier', 'cond', 'uncond'"),
-    (pretrained.checkpoint_path, "'classifier', 'cond', 'uncond'"),
+    (pretrained.checkpoint_info, "'classifier', 'cond', 'flow', 'uncond'"),
+    (pretrained.checkpoint_path, "'classifier', 'cond', 'flow', 'uncond'"),
 ])
 def test_unknown_checkpoint_names_list_the_valid_ones(call, valid):
     with pytest.raises(ValueError, match=f"unknown checkpoint 'uncondd' \\(did you mean 'uncond'\\?\\).*{valid}"):
