@@ -31,7 +31,8 @@ LINK = re.compile(r"\(https?://[^)]*\)")
 # notebook prefix -> {number as written: why it is not printed by a cell}
 NOT_MEASURED = {
     "02": {"0.0001": "β_1 of the linear schedule, written 1e-4 in course_utils/schedules.py"},
-    "07": {"70": "the share of pixels a random mask hides: an option of the inpainting exercise"},
+    "07": {"70": "the share of pixels a random mask hides: an option of the inpainting exercise",
+           "7.5": "Stable Diffusion's default guidance scale (diffusers' guidance_scale), quoted, not a result"},
     "08": {"1.5": "a guidance scale suggested in Going further, not a result"},
 }
 
