@@ -88,8 +88,10 @@ def cell_name(nb: dict, index: int) -> str:
 
 # Notebooks written by others while the lesson rules (alt text through course_utils.plotting.show, estimates
 # before long cells, claims markers, no prose pointing at stored outputs) were added. Their tests are marked
-# xfail until their authors adopt the helpers (notebooks/AUTHORING.md); the lead empties this list. A notebook
-# listed here that passes makes its test fail (strict xfail), as a reminder to take it off the list.
+# xfail until their authors adopt the helpers (notebooks/AUTHORING.md); the lead empties this list. The xfail is
+# not strict: a listed notebook may already meet some of the rules (notebook 9 has no stored outputs yet, so the
+# checks of outputs pass on it), and an XPASS is reported, not failed. The reminder to take a notebook off the
+# list is tests/test_figures.py::test_the_pending_list_holds_only_notebooks_that_still_need_it.
 NOT_YET_ADOPTED = {
     "04": "notebook 4 is being rewritten for issue #29 and still calls plt.show() and points at its stored outputs",
     "09": "notebook 9 (flow matching) was written before course_utils.plotting.show",
@@ -98,12 +100,12 @@ NOT_YET_ADOPTED = {
 
 
 def pending(path: Path):
-    """The pytest marks for ``path``: a strict xfail when it is the solution copy of a notebook in NOT_YET_ADOPTED
+    """The pytest marks for ``path``: an xfail when it is the solution copy of a notebook in NOT_YET_ADOPTED
     (student copies have no outputs, so they pass anyway)."""
     import pytest
 
     reason = NOT_YET_ADOPTED.get(path.name[:2]) if path.parent.name == "solutions" else None
-    return [pytest.mark.xfail(reason=f"NOT_YET_ADOPTED: {reason}", strict=True)] if reason else []
+    return [pytest.mark.xfail(reason=f"NOT_YET_ADOPTED: {reason}", strict=False)] if reason else []
 
 
 def notebook_params(paths):
