@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .accessibility import describe_figure, figure_problems
+from .validation import float_images, whole_number
 
 MIN_ALT_WORDS = 4  # "A grid of digits." says too little; say what the reader should see
 
@@ -115,14 +116,20 @@ class ShownFigure:
         return self.alt
 
 
+
 def to_display(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] -> [0, 1], clipped, on the CPU, detached."""
-    return ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)
+    """[-1, 1] -> [0, 1], clipped, on the CPU, detached. (A uint8 or list input is refused with the fix.)"""
+    return ((float_images(images, "images to show", dims=None).detach().float().cpu() + 1) / 2).clamp(0, 1)
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
     """Tile (N, 1, H, W) images into one (rows*H', nrow*W') array for ``imshow``."""
+    whole_number(nrow, "nrow", low=1)
+    whole_number(padding, "padding", low=0)
     x = to_display(images)
+    if x.dim() != 4 or x.shape[1] != 1 or len(x) == 0:
+        raise ValueError(f"images to show must be a batch of grey images, shape (N, 1, H, W) with N >= 1, got "
+                         f"{tuple(x.shape)}" + ("; add the batch dimension with images[None]" if x.dim() == 3 else ""))
     n, _, h, w = x.shape
     nrow = max(1, min(nrow, n))
     rows = (n + nrow - 1) // nrow

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, load_weights, read_checkpoint, schedule_timesteps
+from .checkpoints import CheckpointError, load_weights, read_checkpoint
 from .classifier import ClassifierConfig, DigitClassifier
 from .data import data_dir
 from .model import TinyUNet, UNetConfig
@@ -71,7 +71,7 @@ def load_ddpm(name_or_path: str | Path = "uncond", device: torch.device | str = 
     ckpt = read_checkpoint(path, kind="ddpm")
     model = TinyUNet(UNetConfig.from_dict(ckpt["model_config"]))
     load_weights(model, ckpt["state_dict"], source=str(path))
-    schedule = make_schedule(ckpt["schedule"]["name"], schedule_timesteps(ckpt["schedule"]))
+    schedule = make_schedule(ckpt["schedule"]["name"], int(ckpt["schedule"]["num_timesteps"]))
     return model.to(device).eval().requires_grad_(False), schedule
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,10 +44,11 @@ SAMPLERS = {  # how notebook 4 scores its live run: DDIM-50 before 0.3, SDE-DPM+
 }
 FLOW_SAMPLERS = {  # a flow-matching recipe (notebook 9's "live-flow") at 20 network calls and fewer
     "Euler-20": lambda schedule: FlowEulerSampler(20),
-    "Heun-10": lambda schedule: FlowHeunSampler(10),
+    "Heun-19": lambda schedule: FlowHeunSampler(10),  # 10 steps, 19 network calls (the last step is Euler)
 }
 DEFAULT_RECIPES = ("live-v1", "live-v2")  # notebook 4's, oldest first
-NOTEBOOK_SAMPLER = {"live-v1": "DDIM-50"}  # each recipe as notebook 4 ran it; the rest: SDE-DPM++2M-20
+NOTEBOOK_SAMPLER = {"live-v1": "DDIM-50", "live-flow": "Euler-20"}  # each recipe as its notebook runs it (4, or 9 for
+# live-flow); the rest: SDE-DPM++2M-20
 RESULTS = "train_bench.md"  # in data/: the last full run, which notebook 4 prints
 
 
@@ -78,7 +80,8 @@ class TrainingRow:
     floor: float
 
     def cells(self) -> list[str]:
-        return [self.recipe, f"{self.budget_minutes:g}", f"{self.steps:,}", f"{self.train_minutes:.2f}", self.sampler,
+        budget = f"{self.budget_minutes:g}" if self.budget_minutes else "—"
+        return [self.recipe, budget, f"{self.steps:,}", f"{self.train_minutes:.2f}", self.sampler,
                 f"{100 * self.recognised:.1f} ± {100 * self.recognised_sd:.1f}",
                 f"{self.digit_fid:.2f} ± {self.digit_fid_sd:.2f}", f"{self.floor:.2f}"]
 
@@ -144,25 +147,31 @@ def notebook_sampler(recipe: str) -> str:
 
 def ratios(rows: list[TrainingRow], new: str, old: str) -> list[str]:
     """Lines comparing the new recipe with the old at each budget: with each sampler, and as notebook 4 runs each."""
-    by = {(r.recipe, r.budget_minutes, r.sampler): r for r in rows}
-    pairings = [(f"as notebook 4 runs them ({new} with {notebook_sampler(new)}, {old} with {notebook_sampler(old)})",
+    by = {(r.recipe, _length(r), r.sampler): r for r in rows}
+    pairings = [(f"as the notebooks run them ({new} with {notebook_sampler(new)}, {old} with {notebook_sampler(old)})",
                  notebook_sampler(new), notebook_sampler(old))]
     pairings += [(f"both with {name}", name, name) for name in SAMPLERS]
     lines = []
     for title, new_sampler, old_sampler in pairings:
         lines.append(f"{new} against {old}, {title}:")
-        for budget in sorted({r.budget_minutes for r in rows}):
-            a, b = by.get((new, budget, new_sampler)), by.get((old, budget, old_sampler))
+        for length in sorted({_length(r) for r in rows}):
+            a, b = by.get((new, length, new_sampler)), by.get((old, length, old_sampler))
             if a is not None and b is not None:
-                lines.append("  " + _ratio_line(budget, a, b))
+                lines.append("  " + _ratio_line(a, b))
     return lines
 
 
-def _ratio_line(budget: float, a: TrainingRow, b: TrainingRow) -> str:
+def _length(row: TrainingRow) -> tuple[float, int]:
+    """What makes two runs comparable: the same budget of minutes, or (with --steps, budget 0) the same steps."""
+    return (row.budget_minutes, 0) if row.budget_minutes else (0.0, row.steps)
+
+
+def _ratio_line(a: TrainingRow, b: TrainingRow) -> str:
+    length = f"{a.budget_minutes:g} min" if a.budget_minutes else f"{a.steps:,} steps"
     times = f"{a.recognised / b.recognised:.2f}×" if b.recognised > 0 else "the old recipe recognised none"
     gap = a.recognised - b.recognised
     sd = max((a.recognised_sd**2 + b.recognised_sd**2) ** 0.5, 1e-12)
-    return (f"{budget:g} min: recognised {100 * a.recognised:.1f}% vs {100 * b.recognised:.1f}% ({times}; "
+    return (f"{length}: recognised {100 * a.recognised:.1f}% vs {100 * b.recognised:.1f}% ({times}; "
             f"difference {100 * gap:+.1f} points, {gap / sd:+.1f} sd), digit-FID {a.digit_fid:.2f} vs "
             f"{b.digit_fid:.2f} ({a.digit_fid / b.digit_fid:.2f}×)")
 
@@ -183,6 +192,13 @@ def read_results(path: Path | None = None) -> str:
         return (f"{path} is missing: `python -m course_utils.train_bench --markdown {path}` makes it "
                 "(about an hour on a 2-core CPU)")
     return path.read_text(encoding="utf-8").strip()
+
+
+def result_steps(path: Path | None = None) -> list[int]:
+    """The step counts of the stored run's rows (data/train_bench.md), smallest first; [] if it is missing."""
+    text = read_results(path)
+    cells = [line.split("|")[3].strip() for line in text.splitlines() if line.startswith("| live")]
+    return sorted({int(cell.replace(",", "")) for cell in cells})
 
 
 def format_markdown(rows: list[TrainingRow]) -> str:
@@ -238,7 +254,9 @@ def main(argv: list[str] | None = None) -> None:
         print(line)
     print(machine_line())
     if args.markdown:
-        text = format_markdown(rows) + "\n" + "\n".join(f"- {line}" for line in notes) + "\n\n" + machine_line() + "\n"
+        command = " ".join(["python -m course_utils.train_bench", *(sys.argv[1:] if argv is None else argv)])
+        text = (format_markdown(rows) + "\n" + "\n".join(f"- {line}" for line in notes) + "\n\n" + machine_line()
+                + f"\n\nmade by `{command}`\n")
         args.markdown.write_text(text, encoding="utf-8")
         print(f"wrote {args.markdown}")
 

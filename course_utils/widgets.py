@@ -61,13 +61,8 @@ def why_no_widgets() -> str | None:
     return None
 
 
-def widgets_available() -> bool:
-    """True when ipywidgets imports, a Jupyter kernel runs this code and ``COURSE_NO_WIDGETS`` is not set."""
-    return why_no_widgets() is None
-
-
 def _use_static(static: bool | None) -> bool:
-    """``static=None`` decides by :func:`widgets_available`; True/False force a path (tests use False)."""
+    """``static=None`` decides by :func:`why_no_widgets`; True/False force a path (tests use False)."""
     if static is None:
         reason = why_no_widgets()
         if reason is not None:
@@ -278,7 +273,6 @@ def guidance_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, digit
 __all__: Sequence[str] = [
     "NO_WIDGETS_ENV_VAR",
     "why_no_widgets",
-    "widgets_available",
     "render_forward",
     "forward_process_explorer",
     "render_ddim",

@@ -49,10 +49,27 @@ def test_the_training_benchmark_compares_recipes_at_each_budget():
     rows = [row("live-v1", 2, "DDIM-50", 0.2), row("live-v1", 2, "SDE-DPM++2M-20", 0.3),
             row("live-v2", 2, "DDIM-50", 0.3), row("live-v2", 2, "SDE-DPM++2M-20", 0.5)]
     lines = train_bench.ratios(rows, "live-v2", "live-v1")
-    assert any("as notebook 4 runs them" in line for line in lines)
+    assert any("as the notebooks run them" in line for line in lines)
     assert "recognised 50.0% vs 20.0% (2.50×" in "\n".join(lines)  # live-v2 with its sampler, live-v1 with DDIM-50
     assert "recognised 30.0% vs 20.0% (1.50×" in "\n".join(lines)  # both with DDIM-50
     assert "live-v1" in LIVE_RECIPES and set(train_bench.SAMPLERS) >= {"DDIM-50", "SDE-DPM++2M-20"}
+
+
+def test_runs_of_fixed_step_counts_are_compared_step_count_by_step_count(tmp_path):
+    def row(recipe, steps, recognised):
+        return train_bench.TrainingRow(recipe, 0.0, steps, 1.0, "DDIM-50", recognised, 0.02, 50.0, 2.0, 20.0)
+
+    rows = [row("live-v1", 100, 0.1), row("live-v1", 300, 0.2), row("live-v2", 100, 0.3), row("live-v2", 300, 0.6)]
+    text = "\n".join(train_bench.ratios(rows, "live-v2", "live-v1"))
+    assert "100 steps: recognised 30.0% vs 10.0%" in text and "300 steps: recognised 60.0% vs 20.0%" in text
+    assert rows[0].cells()[1] == "—"
+    flow = [train_bench.TrainingRow("live-flow", 0.0, 100, 1.0, "Euler-20", 0.4, 0.02, 40.0, 2.0, 20.0),
+            train_bench.TrainingRow("live-v2", 0.0, 100, 1.0, "SDE-DPM++2M-20", 0.2, 0.02, 50.0, 2.0, 20.0)]
+    assert "100 steps: recognised 40.0% vs 20.0% (2.00×" in "\n".join(train_bench.ratios(flow, "live-flow", "live-v2"))
+    stored = tmp_path / "train_bench.md"
+    stored.write_text(train_bench.format_markdown(rows), encoding="utf-8")
+    assert train_bench.result_steps(stored) == [100, 300]
+    assert train_bench.result_steps(tmp_path / "missing.md") == []
 
 
 @pytest.mark.slow
@@ -60,6 +77,7 @@ def test_the_training_benchmark_runs_end_to_end(tmp_path, capsys):
     train_bench.main(["--quick", "--recipes", "live-v1", "--markdown", str(tmp_path / "t.md")])
     out = capsys.readouterr().out
     assert "live-v1 | 0.05 |" in out and (tmp_path / "t.md").read_text().startswith("| recipe")
+    assert "made by `python -m course_utils.train_bench --quick --recipes live-v1" in (tmp_path / "t.md").read_text()
     assert torch.get_num_threads() >= 1
 
 
