@@ -11,7 +11,8 @@ course_utils, data/ (MNIST and the shipped models), the README without its
 instructor-only parts, environment.yml and postBuild (conda, Binder),
 pyproject.toml and the Makefile (with .jupyter/, the JupyterLab page config that
 `make lab` uses), the license, and the tests that make sense for
-students (the notebooks run top to bottom; course_utils's unit tests). Files are
+students (the notebooks run top to bottom; course_utils's unit tests: every test module not
+marked ``pytestmark = pytest.mark.instructor``). Files are
 picked by an allow-list (EDITION below), so a new instructor file never leaks by
 default, and the finished tree is checked (``edition_problems``): no
 ``### BEGIN SOLUTION``, no solution notebook, no stored output, no instructor
@@ -31,6 +32,7 @@ INSTRUCTORS.md walks through publishing it.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import shutil
@@ -57,15 +59,16 @@ EDITION = [
     ".gitignore",
     "course_utils/*",
     "data/*",
-    "notebooks/[0-9]*.ipynb",  # the student copies (not notebooks/solutions/: see _selected)
+    "notebooks/[0-9]*.ipynb",  # the student copies (not notebooks/solutions/: see in_edition)
     "tests/conftest.py",
     "tests/check_table.py",  # what the per-notebook check tests share
-    "tests/test_*.py",  # unless instructor-only (_INSTRUCTOR_TEST)
+    "tests/test_*.py",  # unless marked instructor-only (instructor_only_test)
 ]
 # Never in an edition; edition_problems reports any of these.
 INSTRUCTOR_ONLY = ["course_tools/", "notebooks/solutions/", "INSTRUCTORS.md", "notebooks/AUTHORING.md", ".ci/"]
-# A test that needs the instructor's files (the tools, the solutions, INSTRUCTORS.md) stays behind.
-_INSTRUCTOR_TEST = re.compile(r"course_tools|solution|INSTRUCTORS", re.IGNORECASE)
+# A test module that needs the instructor's files (the tools, the solutions, INSTRUCTORS.md) says so with
+# `pytestmark = pytest.mark.instructor` (the marker is registered in pyproject.toml) and stays behind.
+INSTRUCTOR_MARK = "instructor"
 SOLUTION_MARKERS = [b"### BEGIN SOLUTION", b"### END SOLUTION"]
 # In README.md, what lies between these two lines (included) is left out of the edition.
 INSTRUCTOR_BEGIN, INSTRUCTOR_END = "<!-- instructor-only -->", "<!-- /instructor-only -->"
@@ -93,20 +96,44 @@ def tag_exists(repo: Path, tag: str) -> bool:
     return _git(repo, "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).returncode == 0
 
 
-def _selected(rel: str, source: Path) -> bool:
+def _marks(node: ast.expr) -> set[str]:
+    """The pytest marker names an expression such as ``pytest.mark.instructor`` or ``[pytest.mark.slow, ...]`` names."""
+    out = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and sub.value.attr == "mark":
+            out.add(sub.attr)
+    return out
+
+
+def instructor_only_test(path: Path) -> bool:
+    """Whether the test module at ``path`` is marked ``pytestmark = pytest.mark.instructor`` (at module level)."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return True  # a test that cannot be read is no test to hand to students
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in targets) and stmt.value is not None:
+            if INSTRUCTOR_MARK in _marks(stmt.value):
+                return True
+    return False
+
+
+def in_edition(rel: str, source: Path = ROOT) -> bool:
+    """Whether the file at ``rel`` (relative, posix) of ``source`` belongs in the student edition."""
     if not any(fnmatch(rel, pattern) for pattern in EDITION):
         return False
     if rel.startswith("notebooks/"):
         return rel.count("/") == 1
     if rel.startswith("tests/test_"):
-        return not _INSTRUCTOR_TEST.search((source / rel).read_text(encoding="utf-8"))
+        return not instructor_only_test(source / rel)
     return True
 
 
 def edition_files(source: Path = ROOT) -> list[str]:
     """The paths (relative, posix) of ``source`` that go into the edition: git's files, tracked or new, not ignored."""
     listed = _git(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout.split("\0")
-    return sorted(rel for rel in set(listed) if rel and (source / rel).is_file() and _selected(rel, source))
+    return sorted(rel for rel in set(listed) if rel and (source / rel).is_file() and in_edition(rel, source))
 
 
 def student_readme(text: str) -> str:

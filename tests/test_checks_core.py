@@ -19,6 +19,8 @@ from course_utils.checks.diagnosis import describe_values
 def diagnose(got, expected, items=()):
     return describe_values(got, expected, items).text
 
+pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
+
 
 def _raise(*args, **kwargs):
     raise NotImplementedError

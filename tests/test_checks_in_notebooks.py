@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 from course_tools import notebooks
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.instructor]  # needs the instructor's files
 
 # notebook, {function: wrong body}, the last cell to run, {exercise id: words its hint must contain}
 SCENARIOS = {

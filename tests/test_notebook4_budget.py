@@ -16,6 +16,8 @@ import pytest
 from nbclient import NotebookClient
 from test_notebook_prose import _library_text, unsourced_numbers
 
+pytestmark = pytest.mark.instructor  # reads the solution notebook: the student edition leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "solutions" / "04_training_a_tiny_ddpm.ipynb"
 KNOB = re.compile(r"^budget_minutes = [\d.]+", re.M)

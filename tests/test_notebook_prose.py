@@ -23,6 +23,8 @@ from notebook_runs import notebook_params, output_text
 from course_utils.budget import ESTIMATE_HEAD
 from course_utils.claims import CLAIM_MARKER, claim_problems
 
+pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 NUMBER = re.compile(r"(?<![\w.,/])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+(?=\s?%))(?!\w)")

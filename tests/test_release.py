@@ -21,6 +21,8 @@ import pytest
 from course_tools import colab, release
 from course_tools.notebooks import dumps, make_student_notebook
 
+pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = colab.read_version()
 TAG = colab.release_tag(VERSION)
@@ -70,7 +72,9 @@ def make_course(root: Path) -> Path:
         "LICENSE": "MIT\n", "environment.yml": "name: demo\n", "postBuild": "pip install -e .\n", "pyproject.toml": "\n",
         "Makefile": "\n", ".gitignore": "build/\n", "tests/conftest.py": "\n",
         "tests/test_model.py": "def test_model():\n    pass\n",
-        "tests/test_tools.py": "from course_tools import colab\n",
+        "tests/test_tools.py": "import pytest\n\nfrom course_tools import colab\n\npytestmark = pytest.mark.instructor\n",
+        "tests/test_words.py": "# mentions the solution notebooks and INSTRUCTORS.md, needs neither\n"
+                               "def test_words():\n    pass\n",
         "course_tools/colab.py": "\n", "INSTRUCTORS.md": "# For instructors\n", "notebooks/AUTHORING.md": "### BEGIN SOLUTION\n",
         ".ci/run": "make test\n", nb_path: dumps(solution),
         "notebooks/01_demo.ipynb": dumps(make_student_notebook(solution)),
@@ -101,7 +105,8 @@ def test_release_writes_the_edition_and_tags_both_repositories(course, tmp_path)
     assert release.release(out, source=course, log=log.append) == TAG
     assert _files(out) == [".gitignore", "LICENSE", "Makefile", "README.md", "course_utils/__init__.py",
                            "data/mnist/train-images-idx3-ubyte.gz", "environment.yml", "notebooks/01_demo.ipynb",
-                           "postBuild", "pyproject.toml", "tests/conftest.py", "tests/test_model.py"]
+                           "postBuild", "pyproject.toml", "tests/conftest.py", "tests/test_model.py",
+                           "tests/test_words.py"]
     readme = (out / "README.md").read_text()
     assert "solutions" not in readme and "instructor-only" not in readme and "## Credits" in readme
     assert release.edition_problems(out, ref=TAG) == []
@@ -246,6 +251,24 @@ def test_the_edition_holds_no_answers_no_solution_notebook_and_no_outputs(editio
                 ".jupyter/labconfig/page_config.json"]:
         assert (edition / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
     assert release.tree_size(edition) < release.SIZE_LIMIT_MB * 10**6
+
+
+def test_the_edition_ships_every_test_module_not_marked_instructor_and_none_of_those_needs_the_instructor_files():
+    shipped = {rel for rel in release.edition_files(ROOT) if rel.startswith("tests/test_")}
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        rel = f"tests/{path.name}"
+        assert (rel in shipped) != release.instructor_only_test(path), rel
+        if rel not in shipped:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        strings = " ".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+        assert "course_tools" not in imported, f"{rel} imports course_tools: mark it `pytestmark = pytest.mark.instructor`"
+        for instructor_file in ("INSTRUCTORS.md", "AUTHORING.md"):
+            assert instructor_file not in strings, f"{rel} reads {instructor_file}: mark it instructor"
+        assert '"solutions"' not in path.read_text(encoding="utf-8"), f"{rel} reads the solution notebooks: mark it instructor"
+    assert {"tests/test_model.py", "tests/test_flow.py", "tests/test_checks_nb01.py"} <= shipped
 
 
 # ---- Binder and conda: environment.yml names everything imported --------------------------------
