@@ -10,8 +10,8 @@
 
 Rows:
 * unconditional model: DDPM with all 1000 steps, DDIM with 10, 20, 50 and 100 steps (η = 0),
-  DPM-Solver++(2M) and its stochastic variant SDE-DPM-Solver++(2M) with 10 and 20 steps,
-  every row from the same starting noise;
+  DPM-Solver++(2M) and its stochastic variant SDE-DPM-Solver++(2M) with 10 and 20 steps, and DDIM with
+  η = 1 at 10, 20, 50 and 100 steps, every row from the same starting noise;
 * class-conditional model: DDIM-50 (η = 0) with classifier-free guidance scales 0, 1, 1.5, 2, 3, 5,
   labels 0..9 in equal numbers (``--rows`` and ``--scales`` choose others). Scale 1 is the plain
   conditional model ("no guidance"), scale 0 the unconditional one (see guidance.guided_eps);
@@ -67,7 +67,9 @@ with interrupt_handling(PROG, active=__name__ == "__main__", what="while startin
 
 SHIPPED_T = 1000  # the shipped models' number of diffusion steps: DDPM runs all of them, DDIM at most that many
 UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 50), ("DDIM", 100),
-                      ("DPM++2M", 10), ("DPM++2M", 20), ("SDE-DPM++2M", 10), ("SDE-DPM++2M", 20)]
+                      ("DPM++2M", 10), ("DPM++2M", 20), ("SDE-DPM++2M", 10), ("SDE-DPM++2M", 20),
+                      # stochastic DDIM (a third entry is the row's own η): notebook 6's verdict on fresh noise
+                      ("DDIM", 10, 1.0), ("DDIM", 20, 1.0), ("DDIM", 50, 1.0), ("DDIM", 100, 1.0)]
 FLOW_ROWS = [("Euler", 5), ("Euler", 10), ("Euler", 20), ("Euler", 50), ("Heun", 5), ("Heun", 9), ("Heun", 19),
               ("Heun", 49)]
 GUIDANCE_SCALES = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0]
@@ -153,15 +155,16 @@ def run_benchmark(
     noise = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
     rows = []
 
-    def run_row(model_name, model, sampler_name, steps, schedule, guidance, labels=None):
-        sampler = make_sampler(sampler_name, steps, schedule, eta)
+    def run_row(model_name, model, sampler_name, steps, schedule, guidance, labels=None, row_eta=None):
+        row_eta = eta if row_eta is None else row_eta  # a row of UNCONDITIONAL_ROWS may carry its own η
+        sampler = make_sampler(sampler_name, steps, schedule, row_eta)
         fresh = ImageGenerators(torch.Generator().manual_seed(seed + 1), n)  # each image's noise its own: any batch size
         out = sample(model, sampler, noise=noise, labels=labels, generator=fresh, device=device, chunk_size=batch_size,
                      desc=f"{sampler_name}-{steps} {guidance}".rstrip(" —"))
         report = evaluate_samples(classifier, out.images.cpu(), labels, floor=floor)
         fid_sd = fid_bootstrap_sd(report.features, reference_features)
         recognised_sd = (report.recognised * (1 - report.recognised) / n) ** 0.5
-        row = Row(model_name, _label(sampler_name, eta), steps, guidance, 100 * out.seconds / n, report.digit_fid, fid_sd,
+        row = Row(model_name, _label(sampler_name, row_eta), steps, guidance, 100 * out.seconds / n, report.digit_fid, fid_sd,
                   floor, report.mean_confidence, report.recognised, recognised_sd, report.class_accuracy)
         rows.append(row)
         print(" | ".join(row.cells()), flush=True)
@@ -178,8 +181,8 @@ def run_benchmark(
     flow_rows = FLOW_ROWS if flow_rows is None else flow_rows
     if which in ("all", "uncond") and unconditional_rows and shipped("uncond"):
         model, schedule = load_ddpm("uncond", device)
-        for name, steps in unconditional_rows:
-            run_row("uncond", model, name, steps, schedule, "—")
+        for name, steps, *own_eta in unconditional_rows:
+            run_row("uncond", model, name, steps, schedule, "—", row_eta=own_eta[0] if own_eta else None)
     if which in ("all", "cond") and conditional_rows and shipped("cond"):
         model, schedule = load_ddpm("cond", device)
         labels = torch.arange(n) % 10
@@ -312,7 +315,7 @@ def check_arguments(args) -> None:
             raise UsageError(f"--rows: {name} samples a {kind} model, and --models {args.models} is a "
                              f"{MODELS[args.models]} model; leave {name} out, or give --models {fits} (or all)")
     default_rows = FLOW_ROWS if args.models == "flow" else UNCONDITIONAL_ROWS
-    if args.eta is not None and not any(sampler_entry(name).uses_eta for name, _ in args.rows or default_rows):
+    if args.eta is not None and not any(sampler_entry(name).uses_eta for name, *_ in args.rows or default_rows):
         raise UsageError("--eta is DDIM's η, and none of the --rows is a DDIM row: leave it out, or add a DDIM row")
     if args.scales is not None and args.models in ("uncond", "flow"):
         raise UsageError(f"--scales are guidance scales of the conditional model; they cannot be used with "

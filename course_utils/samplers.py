@@ -263,19 +263,20 @@ class DPMSolverSampler(OneCallSampler):
     """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2), and its stochastic variant.
 
     A second-order multistep solver of the same ODE that deterministic DDIM follows. In the
-    half-log-SNR lambda_t = log(alpha_t / sigma_t), with alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t),
-    a step from s to t (h = lambda_t - lambda_s > 0) is
+    half-log-SNR lambda_t = log(sqrt(abar_t) / sqrt(1 - abar_t)), a step from s to t (h = lambda_t - lambda_s > 0) is
 
-        x0_hat = (x_s - sigma_s eps) / alpha_s                                  (clipped to [-1, 1])
+        x0_hat = (x_s - sqrt(1 - abar_s) eps) / sqrt(abar_s)                     (clipped to [-1, 1])
         D      = x0_hat + (h / (2 h_prev)) (x0_hat - x0_hat_prev)                (first step: D = x0_hat)
-        x_t    = (sigma_t / sigma_s) x_s - alpha_t (exp(-h) - 1) D              (the exact step, with x0_hat = D)
+        x_t    = sqrt((1 - abar_t) / (1 - abar_s)) x_s - sqrt(abar_t) (exp(-h) - 1) D   (exact with x0_hat = D)
 
-    With D = x0_hat this is exactly deterministic DDIM; the correction uses the x0_hat of the
-    previous step (kept between steps, so no extra network call) to make the step second order:
-    fewer, larger steps stay accurate. ``stochastic=True`` gives SDE-DPM-Solver++(2M) (the stochastic
-    form by the same authors; diffusers' "sde-dpmsolver++"), which adds fresh noise like DDPM:
+    (Lu et al. write alpha_t for sqrt(abar_t) and sigma_t for sqrt(1 - abar_t); the course keeps alpha_t = 1 - beta_t
+    and sigma_t for the fresh noise of a step, see GLOSSARY.md.) With D = x0_hat this is exactly deterministic DDIM;
+    the correction uses the x0_hat of the previous step (kept between steps, so no extra network call) to make the
+    step second order: fewer, larger steps stay accurate. ``stochastic=True`` gives SDE-DPM-Solver++(2M) (the
+    stochastic form by the same authors; diffusers' "sde-dpmsolver++"), which adds fresh noise like DDPM:
 
-        x_t = (sigma_t / sigma_s) exp(-h) x_s + alpha_t (1 - exp(-2h)) D + sigma_t sqrt(1 - exp(-2h)) z
+        x_t = sqrt((1 - abar_t) / (1 - abar_s)) exp(-h) x_s + sqrt(abar_t) (1 - exp(-2h)) D
+              + sqrt(1 - abar_t) sqrt(1 - exp(-2h)) z
 
     Timesteps are spread like DDIM's: ``num_steps`` network calls from T-1 down to 0. The last step
     (to the clean image, sigma = 0, an infinite h) is first order and returns x0_hat. With
@@ -306,20 +307,21 @@ class DPMSolverSampler(OneCallSampler):
     def timesteps(self) -> list[tuple[int, int]]:
         return list(self._timesteps)
 
-    def _alpha_sigma_lambda(self, t: int, like: torch.Tensor):
+    def _scales_and_lambda(self, t: int, like: torch.Tensor):
+        """sqrt(abar_t), sqrt(1 - abar_t) and lambda_t, in float64."""
         abar = self.schedule.abar(t, like).double()
-        alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
-        return alpha, sigma, alpha.log() - sigma.log()
+        sqrt_abar, sqrt_one_minus_abar = abar.sqrt(), (1 - abar).sqrt()
+        return sqrt_abar, sqrt_one_minus_abar, sqrt_abar.log() - sqrt_one_minus_abar.log()
 
     def step(self, eps, t: int, t_prev: int, x_t, generator=None):
         x0_hat = predict_x0_from_eps(x_t, t, eps, self.schedule)
         if self.clip_x0:
             x0_hat = x0_hat.clamp(-1, 1)
-        if t_prev < 0:  # the clean image: sigma = 0, lambda = infinity; a first-order step lands on x0_hat
+        if t_prev < 0:  # the clean image: no noise left, lambda = infinity; a first-order step lands on x0_hat
             self.reset()
             return x0_hat, x0_hat
-        alpha_s, sigma_s, lambda_s = self._alpha_sigma_lambda(t, x_t)
-        alpha_t, sigma_t, lambda_t = self._alpha_sigma_lambda(t_prev, x_t)
+        _, noise_s, lambda_s = self._scales_and_lambda(t, x_t)  # noise_s = sqrt(1 - abar_s)
+        signal_t, noise_t, lambda_t = self._scales_and_lambda(t_prev, x_t)  # sqrt(abar_t), sqrt(1 - abar_t)
         h = lambda_t - lambda_s
         d = x0_hat
         first_order = self.lower_order_final and t_prev == self._last_t  # the step into the last timestep
@@ -329,11 +331,11 @@ class DPMSolverSampler(OneCallSampler):
         self._previous = (x0_hat, lambda_s)
         cast = {"dtype": x_t.dtype}
         if not self.stochastic:
-            x_prev = (sigma_t / sigma_s).to(**cast) * x_t - (alpha_t * torch.expm1(-h)).to(**cast) * d
+            x_prev = (noise_t / noise_s).to(**cast) * x_t - (signal_t * torch.expm1(-h)).to(**cast) * d
         else:
             z = randn_like(x_t, generator)
-            x_prev = ((sigma_t / sigma_s) * torch.exp(-h)).to(**cast) * x_t \
-                - (alpha_t * torch.expm1(-2 * h)).to(**cast) * d + (sigma_t * (-torch.expm1(-2 * h)).sqrt()).to(**cast) * z
+            x_prev = ((noise_t / noise_s) * torch.exp(-h)).to(**cast) * x_t \
+                - (signal_t * torch.expm1(-2 * h)).to(**cast) * d + (noise_t * (-torch.expm1(-2 * h)).sqrt()).to(**cast) * z
         return x_prev, x0_hat
 
 

@@ -94,6 +94,19 @@ def test_a_stored_run_that_cannot_give_a_cpu_time_is_refused_with_what_to_do(cou
     assert (course / "notebooks" / "solutions" / "01_one.ipynb").read_text() == first
 
 
+def test_write_can_bring_only_the_notebooks_just_run_up_to_date(course):
+    """`write 02`: notebook 2 was re-executed; notebook 1 has no usable run (say, a draft without outputs)."""
+    (course / "notebooks" / "solutions" / "01_one.ipynb").write_text(
+        dumps({"cells": [{"cell_type": "code", "source": [], "metadata": {}, "outputs": []}]}))
+    with pytest.raises(NotebookFormatError, match="record no run times"):
+        timings.sync(course, write=True)
+    found = timings.sync(course, write=True, only={"02"})
+    assert found[-1] == "README.md: notebook 02 takes 2.6 min in its stored run; the course map says '7.7'"
+    readme = (course / "README.md").read_text()
+    assert "| noise | 0.4 | not measured |" in readme and "| more noise | 2.6 | not measured |" in readme
+    assert timings.sync(course, only={"02"}) == []
+
+
 def test_a_notebook_missing_from_the_course_map_is_named(course):
     (course / "notebooks" / "solutions" / "03_three.ipynb").write_text(dumps(_notebook(24.0)))
     assert "README.md: the course map has no row for notebook 03" in timings.sync(course)
