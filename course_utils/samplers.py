@@ -382,7 +382,7 @@ class SampleOutput:
     images: torch.Tensor  # (N, C, H, W), the final samples, in about [-1, 1]
     timesteps: list[int] = field(default_factory=list)  # t of each step, noisy to clean
     trajectory: list[torch.Tensor] | None = None  # x_t before each step, then the final image (of the kept images)
-    pred_x0: list[torch.Tensor] | None = None  # x0_hat at each step (of the kept images)
+    x0_hat: list[torch.Tensor] | None = None  # the predicted x_0 at each step (of the kept images)
     seconds: float = 0.0  # wall time
     trajectory_images: list[int] | None = None  # which images the trajectory follows (None: all of them)
 
@@ -485,7 +485,7 @@ def sample(
         return finite_output(model, parts[0] if len(parts) == 1 else torch.cat(parts), "the model")
 
     sampler.reset()
-    out = SampleOutput(images=x, trajectory=None if kept is None else [], pred_x0=None if kept is None else [],
+    out = SampleOutput(images=x, trajectory=None if kept is None else [], x0_hat=None if kept is None else [],
                        trajectory_images=None if kept is None or len(kept) == n else kept)
     keep = (lambda v: v.cpu()) if kept is None or len(kept) == n else (lambda v: v[kept].cpu())
     start = time.perf_counter()
@@ -495,7 +495,7 @@ def sample(
             out.trajectory.append(keep(x))
         x, x0_hat = sampler.advance(predict, x, t, t_prev, generator)
         if kept is not None:
-            out.pred_x0.append(keep(x0_hat))
+            out.x0_hat.append(keep(x0_hat))
         out.timesteps.append(t)
     if kept is not None:
         out.trajectory.append(keep(x))

@@ -102,7 +102,7 @@ for name in ("COURSE_QUICK", "CI", "TQDM_DISABLE"):  # each hides the course's p
     os.environ.pop(name, None)
 run = sample(model, DDIMSampler(schedule, num_steps=5), noise=noise, return_trajectory=True, desc="browser check")""",
     "animation": """\
-frames = [torch.cat([x_t, x0]) for x_t, x0 in zip(run.trajectory, run.pred_x0)]  # as notebook 5 animates a run
+frames = [torch.cat([x_t, x0]) for x_t, x0 in zip(run.trajectory, run.x0_hat)]  # as notebook 5 animates a run
 animate_frames(frames, titles=[f"step {i}" for i in range(len(frames))], nrow=4, interval=200,
                alt="a short sampling run: x_t above the predicted x0, step by step")""",
 }

@@ -537,6 +537,6 @@ def test_the_chunk_is_chosen_from_free_memory(model, schedule, monkeypatch):
 def test_trajectories_for_chosen_images_only(model, schedule):
     out = sample(model, DDIMSampler(schedule, 5), 6, generator=torch.Generator().manual_seed(0), trajectory_images=[1, 4],
                  show_progress=False)
-    assert len(out.trajectory) == 6 and len(out.pred_x0) == 5 and out.trajectory_images == [1, 4]
-    assert all(x.shape == (2, 1, 28, 28) for x in out.trajectory + out.pred_x0)
+    assert len(out.trajectory) == 6 and len(out.x0_hat) == 5 and out.trajectory_images == [1, 4]
+    assert all(x.shape == (2, 1, 28, 28) for x in out.trajectory + out.x0_hat)
     assert torch.equal(out.trajectory[-1], out.images[[1, 4]].cpu())
