@@ -93,8 +93,6 @@ def cell_name(nb: dict, index: int) -> str:
 # checks of outputs pass on it), and an XPASS is reported, not failed. The reminder to take a notebook off the
 # list is tests/test_figures.py::test_the_pending_list_holds_only_notebooks_that_still_need_it.
 NOT_YET_ADOPTED = {
-    "04": "notebook 4 is being rewritten for issue #29 and still calls plt.show() and points at its stored outputs",
-    "09": "notebook 9 (flow matching) was written before course_utils.plotting.show",
     "10": "notebook 10 (text to image) was written before course_utils.plotting.show",
 }
 
