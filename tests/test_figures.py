@@ -16,6 +16,8 @@ from notebook_runs import NOT_YET_ADOPTED, notebook_params
 
 from course_utils.accessibility import output_alt_problems
 
+pytestmark = pytest.mark.instructor  # reads the solution notebooks' stored outputs: the student edition leaves them out
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
