@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import re
 import shutil
@@ -60,9 +61,7 @@ EDITION = [
     "course_utils/*",
     "data/*",
     "notebooks/[0-9]*.ipynb",  # the student copies (not notebooks/solutions/: see in_edition)
-    "tests/conftest.py",
-    "tests/check_table.py",  # what the per-notebook check tests share
-    "tests/test_*.py",  # unless marked instructor-only (instructor_only_test)
+    "tests/*.py",  # test modules unless instructor-only (instructor_only_test); helpers when a shipped test needs them
 ]
 # Never in an edition; edition_problems reports any of these.
 INSTRUCTOR_ONLY = ["course_tools/", "notebooks/solutions/", "INSTRUCTORS.md", "notebooks/AUTHORING.md", ".ci/"]
@@ -119,14 +118,64 @@ def instructor_only_test(path: Path) -> bool:
     return False
 
 
+def _local_imports(path: Path) -> set[str]:
+    """The names of the modules beside ``path`` that it imports or runs (``import x``, ``from x import``, "x.py")."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"\w+\.py", node.value):
+            names.add(node.value[:-3])  # a helper run as a script: ROOT / "tests" / "tiny_train.py"
+    return {name for name in names if (Path(path).parent / f"{name}.py").is_file()}
+
+
+def _shipped_tests(folder: Path) -> dict[str, set[str]]:
+    folder = Path(folder)
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.py")))
+    return _shipped_tests_cached(folder, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _shipped_tests_cached(folder: Path, stamp: tuple) -> dict[str, set[str]]:
+    """The test modules of ``folder`` that ship, each with the local modules it needs (its imports, transitively).
+
+    A test ships unless it is marked instructor-only or needs a test module that is: a test that imports
+    ``test_figures`` (instructor-only) could not even be collected without it.
+    """
+    needs: dict[str, set[str]] = {}
+
+    def closure(name: str, seen: set[str]) -> set[str]:
+        for dep in _local_imports(folder / f"{name}.py") - seen:
+            seen.add(dep)
+            closure(dep, seen)
+        return seen
+
+    for path in sorted(folder.glob("test_*.py")):
+        needs[path.stem] = closure(path.stem, set())
+    return {name: deps for name, deps in needs.items()
+            if not any(instructor_only_test(folder / f"{m}.py") for m in {name} | deps if m.startswith("test_"))}
+
+
 def in_edition(rel: str, source: Path = ROOT) -> bool:
     """Whether the file at ``rel`` (relative, posix) of ``source`` belongs in the student edition."""
     if not any(fnmatch(rel, pattern) for pattern in EDITION):
         return False
     if rel.startswith("notebooks/"):
         return rel.count("/") == 1
-    if rel.startswith("tests/test_"):
-        return not instructor_only_test(source / rel)
+    if rel.startswith("tests/"):
+        if rel.count("/") != 1:
+            return False
+        name, shipped = rel[len("tests/"):-len(".py")], _shipped_tests(Path(source) / "tests")
+        if name == "conftest" or name in shipped:
+            return True
+        return not name.startswith("test_") and any(name in deps for deps in shipped.values())
     return True
 
 

@@ -29,7 +29,7 @@ from test_notebook_prose import NOT_MEASURED, _library_text, unsourced_numbers
 from course_utils.budget import ESTIMATE_HEAD
 from course_utils.claims import claim_problems
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.instructor]  # runs the solution notebooks: the student edition leaves it out
 
 QUICK_SEED_SHIFT = 7
 FULL_SEED_SHIFT = 11

@@ -254,21 +254,49 @@ def test_the_edition_holds_no_answers_no_solution_notebook_and_no_outputs(editio
 
 
 def test_the_edition_ships_every_test_module_not_marked_instructor_and_none_of_those_needs_the_instructor_files():
-    shipped = {rel for rel in release.edition_files(ROOT) if rel.startswith("tests/test_")}
+    files = set(release.edition_files(ROOT))
+    shipped = {rel for rel in files if rel.startswith("tests/test_")}
     for path in sorted((ROOT / "tests").glob("test_*.py")):
         rel = f"tests/{path.name}"
-        assert (rel in shipped) != release.instructor_only_test(path), rel
+        needs = release._shipped_tests(ROOT / "tests").get(path.stem)
+        if release.instructor_only_test(path):
+            assert rel not in shipped, rel
         if rel not in shipped:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-        strings = " ".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
-        assert "course_tools" not in imported, f"{rel} imports course_tools: mark it `pytestmark = pytest.mark.instructor`"
-        for instructor_file in ("INSTRUCTORS.md", "AUTHORING.md"):
-            assert instructor_file not in strings, f"{rel} reads {instructor_file}: mark it instructor"
-        assert '"solutions"' not in path.read_text(encoding="utf-8"), f"{rel} reads the solution notebooks: mark it instructor"
-    assert {"tests/test_model.py", "tests/test_flow.py", "tests/test_checks_nb01.py"} <= shipped
+        assert needs is not None
+        for name in needs:  # every module of tests/ it imports or runs ships too, so the edition collects it
+            assert f"tests/{name}.py" in files, f"{rel} needs tests/{name}.py, which the edition leaves out"
+        sources = [path] + [ROOT / "tests" / f"{name}.py" for name in needs]
+        for source in sources:
+            tree = ast.parse(source.read_text(encoding="utf-8"))
+            imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+            strings = " ".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+            where = f"{rel} (through {source.name})" if source != path else rel
+            assert "course_tools" not in imported, f"{where} imports course_tools: mark it `pytestmark = pytest.mark.instructor`"
+            for instructor_file in ("INSTRUCTORS.md", "AUTHORING.md"):
+                assert instructor_file not in strings, f"{where} reads {instructor_file}: mark it instructor"
+            reads_solutions = '"solutions"' in source.read_text(encoding="utf-8")
+            assert not reads_solutions, f"{where} reads the solution notebooks: mark it instructor"
+    assert {"tests/test_model.py", "tests/test_flow.py", "tests/test_checks_nb01.py", "tests/test_resume.py",
+            "tests/reliability_helpers.py", "tests/tiny_train.py", "tests/check_table.py"} <= files
+    assert "tests/notebook_runs.py" not in files, "only the instructor's tests run the solution notebooks"
+
+
+def test_a_test_that_imports_an_instructor_only_test_stays_behind_and_a_shipped_tests_helpers_go_with_it(tmp_path):
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text("")
+    (tests / "helper_a.py").write_text("import helper_b\n")  # needed through another helper
+    (tests / "helper_b.py").write_text("X = 1\n")
+    (tests / "helper_unused.py").write_text("")
+    (tests / "script.py").write_text("")
+    (tests / "test_private.py").write_text("import pytest\npytestmark = pytest.mark.instructor\n")
+    (tests / "test_uses_private.py").write_text("from test_private import *\nimport helper_unused\n")
+    (tests / "test_plain.py").write_text("import helper_a\nRUN = 'script.py'\n")
+    ship = {name for name in ["conftest", "helper_a", "helper_b", "helper_unused", "script", "test_private",
+                              "test_uses_private", "test_plain"] if release.in_edition(f"tests/{name}.py", tmp_path)}
+    assert ship == {"conftest", "helper_a", "helper_b", "script", "test_plain"}
 
 
 # ---- Binder and conda: environment.yml names everything imported --------------------------------
