@@ -11,7 +11,8 @@ course_utils, data/ (MNIST and the shipped models), the README without its
 instructor-only parts, environment.yml and postBuild (conda, Binder),
 pyproject.toml and the Makefile (with .jupyter/, the JupyterLab page config that
 `make lab` uses), the license, and the tests that make sense for
-students (the notebooks run top to bottom; course_utils's unit tests). Files are
+students (the notebooks run top to bottom; course_utils's unit tests: every test module not
+marked ``pytestmark = pytest.mark.instructor``). Files are
 picked by an allow-list (EDITION below), so a new instructor file never leaks by
 default, and the finished tree is checked (``edition_problems``): no
 ``### BEGIN SOLUTION``, no solution notebook, no stored output, no instructor
@@ -31,6 +32,8 @@ INSTRUCTORS.md walks through publishing it.
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
 import json
 import re
 import shutil
@@ -44,7 +47,7 @@ from . import colab
 from .notebooks import NotebookFormatError, build, dumps, replace_regions
 
 ROOT = colab.ROOT
-SIZE_LIMIT_MB = 20  # the whole edition, data included (1 MB = 10**6 bytes)
+SIZE_LIMIT_MB = 25  # the whole edition, data included (1 MB = 10**6 bytes)
 # What the edition holds, as patterns over paths in the instructor's repository (``*`` crosses folders).
 EDITION = [
     "README.md",  # rewritten: instructor-only regions removed (student_readme)
@@ -57,15 +60,14 @@ EDITION = [
     ".gitignore",
     "course_utils/*",
     "data/*",
-    "notebooks/[0-9]*.ipynb",  # the student copies (not notebooks/solutions/: see _selected)
-    "tests/conftest.py",
-    "tests/check_table.py",  # what the per-notebook check tests share
-    "tests/test_*.py",  # unless instructor-only (_INSTRUCTOR_TEST)
+    "notebooks/[0-9]*.ipynb",  # the student copies (not notebooks/solutions/: see in_edition)
+    "tests/*.py",  # test modules unless instructor-only (instructor_only_test); helpers when a shipped test needs them
 ]
 # Never in an edition; edition_problems reports any of these.
 INSTRUCTOR_ONLY = ["course_tools/", "notebooks/solutions/", "INSTRUCTORS.md", "notebooks/AUTHORING.md", ".ci/"]
-# A test that needs the instructor's files (the tools, the solutions, INSTRUCTORS.md) stays behind.
-_INSTRUCTOR_TEST = re.compile(r"course_tools|solution|INSTRUCTORS", re.IGNORECASE)
+# A test module that needs the instructor's files (the tools, the solutions, INSTRUCTORS.md) says so with
+# `pytestmark = pytest.mark.instructor` (the marker is registered in pyproject.toml) and stays behind.
+INSTRUCTOR_MARK = "instructor"
 SOLUTION_MARKERS = [b"### BEGIN SOLUTION", b"### END SOLUTION"]
 # In README.md, what lies between these two lines (included) is left out of the edition.
 INSTRUCTOR_BEGIN, INSTRUCTOR_END = "<!-- instructor-only -->", "<!-- /instructor-only -->"
@@ -93,20 +95,94 @@ def tag_exists(repo: Path, tag: str) -> bool:
     return _git(repo, "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).returncode == 0
 
 
-def _selected(rel: str, source: Path) -> bool:
+def _marks(node: ast.expr) -> set[str]:
+    """The pytest marker names an expression such as ``pytest.mark.instructor`` or ``[pytest.mark.slow, ...]`` names."""
+    out = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and sub.value.attr == "mark":
+            out.add(sub.attr)
+    return out
+
+
+def instructor_only_test(path: Path) -> bool:
+    """Whether the test module at ``path`` is marked ``pytestmark = pytest.mark.instructor`` (at module level)."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return True  # a test that cannot be read is no test to hand to students
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in targets) and stmt.value is not None:
+            if INSTRUCTOR_MARK in _marks(stmt.value):
+                return True
+    return False
+
+
+def _local_imports(path: Path) -> set[str]:
+    """The names of the modules beside ``path`` that it imports or runs (``import x``, ``from x import``, "x.py")."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"\w+\.py", node.value):
+            names.add(node.value[:-3])  # a helper run as a script: ROOT / "tests" / "tiny_train.py"
+    return {name for name in names if (Path(path).parent / f"{name}.py").is_file()}
+
+
+def _shipped_tests(folder: Path) -> dict[str, set[str]]:
+    folder = Path(folder)
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.py")))
+    return _shipped_tests_cached(folder, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _shipped_tests_cached(folder: Path, stamp: tuple) -> dict[str, set[str]]:
+    """The test modules of ``folder`` that ship, each with the local modules it needs (its imports, transitively).
+
+    A test ships unless it is marked instructor-only or needs a test module that is: a test that imports
+    ``test_figures`` (instructor-only) could not even be collected without it.
+    """
+    needs: dict[str, set[str]] = {}
+
+    def closure(name: str, seen: set[str]) -> set[str]:
+        for dep in _local_imports(folder / f"{name}.py") - seen:
+            seen.add(dep)
+            closure(dep, seen)
+        return seen
+
+    for path in sorted(folder.glob("test_*.py")):
+        needs[path.stem] = closure(path.stem, set())
+    return {name: deps for name, deps in needs.items()
+            if not any(instructor_only_test(folder / f"{m}.py") for m in {name} | deps if m.startswith("test_"))}
+
+
+def in_edition(rel: str, source: Path = ROOT) -> bool:
+    """Whether the file at ``rel`` (relative, posix) of ``source`` belongs in the student edition."""
     if not any(fnmatch(rel, pattern) for pattern in EDITION):
         return False
     if rel.startswith("notebooks/"):
         return rel.count("/") == 1
-    if rel.startswith("tests/test_"):
-        return not _INSTRUCTOR_TEST.search((source / rel).read_text(encoding="utf-8"))
+    if rel.startswith("tests/"):
+        if rel.count("/") != 1:
+            return False
+        name, shipped = rel[len("tests/"):-len(".py")], _shipped_tests(Path(source) / "tests")
+        if name == "conftest" or name in shipped:
+            return True
+        return not name.startswith("test_") and any(name in deps for deps in shipped.values())
     return True
 
 
 def edition_files(source: Path = ROOT) -> list[str]:
     """The paths (relative, posix) of ``source`` that go into the edition: git's files, tracked or new, not ignored."""
     listed = _git(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout.split("\0")
-    return sorted(rel for rel in set(listed) if rel and (source / rel).is_file() and _selected(rel, source))
+    return sorted(rel for rel in set(listed) if rel and (source / rel).is_file() and in_edition(rel, source))
 
 
 def student_readme(text: str) -> str:

@@ -3,6 +3,7 @@
     python -m course_tools.timings          # each solution notebook's run time, read from its stored outputs
     python -m course_tools.timings check    # exit 1 where the README's course map or a header disagrees (make test)
     python -m course_tools.timings write    # rewrite those figures from the stored runs
+    python -m course_tools.timings write 03 05   # only those notebooks' figures (the ones just re-executed)
 
 A solution notebook's outputs come from one full-size run on a CPU (notebooks/AUTHORING.md), and
 Jupyter records when each cell started and finished. From the first cell's start to the last cell's
@@ -70,10 +71,14 @@ def stored_run(notebook: dict, name: str = "notebook") -> StoredRun:
     return StoredRun((max(ends) - min(starts)).total_seconds(), *environment)
 
 
-def stored_runs(solutions: Path = SOLUTIONS_DIR) -> dict[str, StoredRun]:
-    """Every solution notebook's stored run, by the notebook's two-digit number ("01", ...)."""
+def _solution_paths(solutions: Path, only: set[str] | None = None) -> list[Path]:
+    return [path for path in sorted(solutions.glob("*.ipynb")) if only is None or path.name[:2] in only]
+
+
+def stored_runs(solutions: Path = SOLUTIONS_DIR, only: set[str] | None = None) -> dict[str, StoredRun]:
+    """Every solution notebook's stored run (or only those numbered in ``only``), by its number ("01", ...)."""
     return {path.name[:2]: stored_run(json.loads(path.read_text(encoding="utf-8")), path.name)
-            for path in sorted(solutions.glob("*.ipynb"))}
+            for path in _solution_paths(solutions, only)}
 
 
 def _usable(number: str, run: StoredRun) -> str | None:
@@ -116,20 +121,21 @@ def _header_text(minutes: str) -> str:
     return f"about {rounded} minute{'s' if rounded > 1 else ''} ({minutes} min measured"
 
 
-def sync(root: Path = ROOT, write: bool = False) -> list[str]:
+def sync(root: Path = ROOT, write: bool = False, only: set[str] | None = None) -> list[str]:
     """Compare (or, with ``write``, rewrite) the README's CPU column and each header with the stored runs.
 
     Returns what disagrees (or what was rewritten), one line each. Raises NotebookFormatError, before
     writing anything, where a stored run cannot give a CPU time (quick mode, another device) or a header
-    has no sentence to hold the figures.
+    has no sentence to hold the figures. ``only``: the numbers of the notebooks to compare or rewrite (default
+    all), so a notebook re-executed alone can be brought up to date while another has no full-size run yet.
     """
     solutions = root / "notebooks" / "solutions"
-    runs = stored_runs(solutions)
+    runs = stored_runs(solutions, only)
     unusable = [why for number, run in runs.items() if (why := _usable(number, run))]
     if unusable:
         raise NotebookFormatError("; ".join(unusable))
     found, notebooks = [], {}
-    for path in sorted(solutions.glob("*.ipynb")):
+    for path in _solution_paths(solutions, only):
         notebook = json.loads(path.read_text(encoding="utf-8"))
         header, run = _header_cell(notebook), runs[path.name[:2]]
         text = "".join(header["source"]) if header else ""
@@ -167,14 +173,17 @@ def sync(root: Path = ROOT, write: bool = False) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_tools.timings", description=__doc__.split("\n")[0])
     parser.add_argument("command", nargs="?", choices=["show", "check", "write"], default="show")
+    parser.add_argument("notebooks", nargs="*", metavar="NN",
+                        help="check or write only these notebooks (two-digit numbers, e.g. 03 05); default: all")
     args = parser.parse_args(argv)
+    only = {f"{int(n):02d}" for n in args.notebooks} or None
     try:
         if args.command == "show":
-            for number, run in stored_runs().items():
+            for number, run in stored_runs(only=only).items():
                 mode = " QUICK MODE" if run.quick else ""
                 print(f"notebook {number}: {run.minutes} min ({run.seconds:.0f} s) on {run.device}{mode}")
             return 0
-        found = sync(write=args.command == "write")
+        found = sync(write=args.command == "write", only=only)
     except NotebookFormatError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -5,18 +5,25 @@ A checkpoint is a plain dict saved with ``torch.save``:
     {"format": "course-checkpoint-v1",
      "kind": "ddpm" | "flow" | "classifier" | "vae",
      "model_config": {...},        # UNetConfig, ClassifierConfig or VAEConfig as a dict
-     "schedule": {"name": "linear", "num_timesteps": 1000},   # DDPMs only (T;
-                                                             # "num_steps" in checkpoints before 0.2)
+     "schedule": {"name": "linear", "num_timesteps": 1000},   # DDPMs only (T)
      "train": {...},               # preset, steps done, seed, batch size, lr, ...
      "state_dict": {...},          # the weights to sample with (EMA weights for DDPMs)
      "resume": {...} | absent}     # raw weights, optimizer state, loss history
 
 It is read back with ``torch.load(weights_only=True)``, which refuses to
 run arbitrary pickled code, so opening a checkpoint from the internet is safe.
+Checkpoints written before course 0.2 called T "num_steps"; :func:`read_checkpoint` renames it.
+
+A save writes a temporary file of its own (unique to the process) and renames it over the target, so a
+crash, a full disk or two runs saving at once never leave half a file, nor one run's file under another's name.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +31,13 @@ import torch
 from torch import nn
 
 FORMAT = "course-checkpoint-v1"
+# What each kind of checkpoint must hold (besides "format" and "kind") to be loaded.
+REQUIRED = {
+    "ddpm": ("model_config", "schedule", "train", "state_dict"),
+    "flow": ("model_config", "train", "state_dict"),
+    "classifier": ("model_config", "state_dict"),
+    "vae": ("model_config", "state_dict"),
+}
 
 
 class CheckpointError(RuntimeError):
@@ -52,29 +66,63 @@ class StoredConfig:
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
-    """Write ``payload`` (see module docstring) atomically: a crash never leaves half a file."""
+    """Write ``payload`` (see module docstring) atomically (:func:`atomic_save`): a crash never leaves half a file."""
+    return atomic_save({"format": FORMAT, **payload}, path)
+
+
+def atomic_save(obj, path: str | Path) -> Path:
+    """``torch.save(obj, path)``, atomically: the data goes to a temporary file unique to this process, beside
+    ``path``, which is flushed to the disk and then renamed to ``path``. A failed write (a full disk, Ctrl-C)
+    removes it and leaves ``path`` as it was; a full disk raises :class:`CheckpointError` saying so."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         raise CheckpointError(f"cannot save a checkpoint as {path}: that is a folder. Give a file name, e.g. {path / 'model.pt'}")
-    tmp = path.with_name(path.name + ".tmp")
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        torch.save({"format": FORMAT, **payload}, tmp)
-        tmp.replace(path)
-    except BaseException:  # a full disk, a read-only folder, Ctrl-C: leave no half-written file behind
-        tmp.unlink(missing_ok=True)
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # a full disk, a read-only folder, Ctrl-C: leave no half-written file behind
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            free = shutil.disk_usage(path.parent).free
+            raise CheckpointError(f"the disk is full: could not write {path} ({free / 2**20:.0f} MiB free in "
+                                  f"{path.parent}); {path} is unchanged. Free some space and try again") from None
         raise
     return path
 
 
+def save_model(path: str | Path, kind: str, model: nn.Module, train: dict, **extra) -> Path:
+    """Save a model that is rebuilt from its config alone (the classifier, the VAE): its ``kind``, its
+    ``model.config``, the ``train`` dict (the recipe and what it measured), its weights on the CPU and ``extra`` entries."""
+    return save_checkpoint(path, {"kind": kind, "model_config": model.config.to_dict(), "train": train,
+                                  "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra})
+
+
+def _upgrade(ckpt: dict) -> dict:
+    """Rename what checkpoints before course 0.2 called otherwise: T was "num_steps" (schedule and train)."""
+    for part in ("schedule", "train"):
+        entry = ckpt.get(part)
+        if isinstance(entry, dict) and "num_steps" in entry and "num_timesteps" not in entry:
+            entry["num_timesteps"] = entry.pop("num_steps")
+    return ckpt
+
+
 def read_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None = None) -> dict:
-    """Load a checkpoint dict on the CPU without executing pickled code; check its format and kind (or kinds)."""
+    """Load a checkpoint dict on the CPU without executing pickled code; check its format, kind (or kinds) and
+    that it holds what its kind needs. Old names are brought up to date (see the module docstring)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(
             f"checkpoint {path} does not exist: check the path. (The course's own checkpoints are in its data/ "
             "folder, restored by git checkout -- data; `python -m course_utils.train --preset NAME` trains one.)"
         )
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file: give the path of the .pt file in it")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -91,12 +139,11 @@ def read_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None = None)
     if kinds is not None and ckpt.get("kind") not in kinds:
         wanted = " or ".join(repr(k) for k in kinds)
         raise CheckpointError(f"{path} holds a {ckpt.get('kind')!r} model, but a {wanted} model was asked for.")
-    return ckpt
-
-
-def schedule_timesteps(schedule: dict) -> int:
-    """T from a checkpoint's "schedule" entry, whichever name the checkpoint's version gave it."""
-    return int(schedule["num_timesteps"] if "num_timesteps" in schedule else schedule["num_steps"])
+    missing = [key for key in REQUIRED.get(ckpt.get("kind"), ()) if not isinstance(ckpt.get(key), dict)]
+    if missing:
+        raise CheckpointError(f"{path} is a {ckpt.get('kind')!r} checkpoint without {' or '.join(map(repr, missing))}: "
+                              "it is incomplete or was not written by the course; download it again or retrain it.")
+    return _upgrade(ckpt)
 
 
 def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> nn.Module:

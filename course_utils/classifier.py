@@ -25,11 +25,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoints import StoredConfig, save_checkpoint
-from .env import progress
+from .checkpoints import StoredConfig, save_model
+from .features import classifier_classes
 from .forward import q_sample
+from .loop import fit, shuffled_batches
 from .model import sinusoidal_timestep_embedding
 from .schedules import NoiseSchedule
+from .validation import check_labels, check_training_numbers, course_images, real_number, whole_number, whole_numbers
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class ClassifierConfig(StoredConfig):
     feature_dim: int = 64  # the layer digit-FID is computed in
     num_classes: int = 10
     dropout: float = 0.2
+
+    def __post_init__(self):
+        whole_numbers(self.channels, "ClassifierConfig.channels", count=2, example="(32, 64)")
+        whole_number(self.feature_dim, "ClassifierConfig.feature_dim", low=1)
+        whole_number(self.num_classes, "ClassifierConfig.num_classes", low=2)
+        real_number(self.dropout, "ClassifierConfig.dropout", low=0, high=1)
 
 
 class DigitClassifier(nn.Module):
@@ -126,6 +134,11 @@ def accuracy(classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     """
     if noised_to is not None and schedule is None:
         raise ValueError("noised_to needs the schedule the images are noised with: accuracy(..., schedule=schedule)")
+    if noised_to is not None:
+        whole_number(noised_to, "noised_to", low=0, high=schedule.num_timesteps - 1, why=" (a step t)")
+    images = course_images(images, "images")
+    labels = check_labels(labels, len(images), classifier_classes(classifier))
+    whole_number(batch_size, "batch_size", low=1)
     classifier.eval()
     device = next(classifier.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -142,25 +155,33 @@ def accuracy(classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     return correct / len(images)
 
 
-def fit_classifier(model: nn.Module, next_batch, *, steps: int, lr: float, optimizer: torch.optim.Optimizer,
-                   desc: str) -> list[float]:
-    """The one training loop of both classifiers: cross-entropy, ``optimizer``, a one-cycle learning rate.
+def cross_entropy_loss(model: nn.Module, batch) -> torch.Tensor:
+    """The loss both classifiers minimise: cross-entropy of ``model(*inputs)`` against ``labels``, batch = (inputs, labels)."""
+    inputs, labels = batch
+    return F.cross_entropy(model(*inputs), labels)
 
-    ``next_batch(step)`` returns ``(inputs, labels)``, where ``inputs`` is the tuple of arguments of
-    ``model`` (already on its device). Returns the loss of every step; leaves the model in eval mode.
-    """
+
+def _fit_one_cycle(model: nn.Module, batches, *, steps: int, lr: float, optimizer, desc: str) -> list[float]:
+    """Both classifiers' training: :func:`loop.fit` on the cross-entropy, with a one-cycle learning rate up to ``lr``."""
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-    losses = []
-    model.train()
-    for step in progress(range(steps), desc=desc, unit="step"):
-        inputs, labels = next_batch(step)
-        loss = F.cross_entropy(model(*inputs), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        losses.append(loss.item())
-    return losses
+    return fit(model, lambda batch: cross_entropy_loss(model, batch), batches, steps=steps, optimizer=optimizer,
+               scheduler=scheduler, desc=desc)
+
+
+CLASSIFIER_EPOCHS = 4  # the reference classifier's passes over the training digits (data/classifier.pt)
+
+
+@dataclass(frozen=True)
+class ClassifierTrainConfig:
+    """Everything that decides the reference classifier's weights, stored in its checkpoint."""
+
+    epochs: int = CLASSIFIER_EPOCHS
+    batch_size: int = 128
+    lr: float = 2e-3  # Adam, the one-cycle schedule's peak
+    seed: int = 0
+
+    def __post_init__(self):
+        check_training_numbers(self)
 
 
 def train_classifier(
@@ -168,29 +189,28 @@ def train_classifier(
     labels: torch.Tensor,
     *,
     config: ClassifierConfig | None = None,
-    epochs: int = 4,
+    epochs: int = CLASSIFIER_EPOCHS,
     batch_size: int = 128,
     lr: float = 2e-3,
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> DigitClassifier:
     """Train the reference :class:`DigitClassifier` with Adam and random 2-pixel shifts, ``epochs`` passes."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    train = ClassifierTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)  # checks the numbers
+    images = course_images(images, "images")
+    labels = check_labels(labels, len(images), (config or ClassifierConfig()).num_classes)
+    torch.manual_seed(train.seed)
+    generator = torch.Generator().manual_seed(train.seed)
     model = DigitClassifier(config).to(device)
-    steps_per_epoch = len(images) // batch_size
-    order = torch.empty(0, dtype=torch.long)
+    batches = shuffled_batches((images, labels), train.batch_size, generator=generator)
+    steps = train.epochs * max(len(images) // train.batch_size, 1)
 
-    def next_batch(step: int):
-        nonlocal order
-        i = step % steps_per_epoch
-        if i == 0:  # a new epoch: a new order
-            order = torch.randperm(len(images), generator=generator)
-        idx = order[i * batch_size : (i + 1) * batch_size]
-        return (random_shift(images[idx], 2, generator).to(device),), labels[idx].to(device)
+    def shifted(batch):  # random 2-pixel shifts, drawn with the same generator as the order
+        x, y = batch
+        return (random_shift(x, 2, generator).to(device),), y.to(device)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    fit_classifier(model, next_batch, steps=epochs * steps_per_epoch, lr=lr, optimizer=optimizer, desc="classifier")
+    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr)
+    _fit_one_cycle(model, map(shifted, batches), steps=steps, lr=train.lr, optimizer=optimizer, desc="classifier")
     return model.eval()
 
 
@@ -211,41 +231,38 @@ def train_noisy_classifier(
     cross-entropy of p_φ(y | x_t, t); AdamW with a one-cycle learning rate. Returns the model
     (eval mode, gradients off) and the per-step losses.
     """
+    whole_number(steps, "steps", low=1)
+    whole_number(batch_size, "batch_size", low=1)
+    real_number(lr, "lr", low=0, low_open=True)
+    images = course_images(images, "images")
+    labels = check_labels(labels, len(images))
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = NoisyDigitClassifier().to(device)
 
-    def next_batch(step: int):
-        idx = torch.randint(len(images), (batch_size,), generator=generator)
-        t = torch.randint(schedule.num_timesteps, (batch_size,), generator=generator)
-        x_t = q_sample(images[idx], t, schedule, generator=generator)
-        return (x_t.to(device), t.to(device)), labels[idx].to(device)
+    def noisy_batches():  # digits drawn with replacement, each noised to its own random step
+        while True:
+            idx = torch.randint(len(images), (batch_size,), generator=generator)
+            t = torch.randint(schedule.num_timesteps, (batch_size,), generator=generator)
+            x_t = q_sample(images[idx], t, schedule, generator=generator)
+            yield (x_t.to(device), t.to(device)), labels[idx].to(device)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    losses = fit_classifier(model, next_batch, steps=steps, lr=lr, optimizer=optimizer, desc="noise-aware classifier")
+    losses = _fit_one_cycle(model, noisy_batches(), steps=steps, lr=lr, optimizer=optimizer, desc="noise-aware classifier")
     return model.eval().requires_grad_(False), losses
 
 
 def train_classifier_command(out: Path, device="cpu", seed: int | None = None, epochs: int | None = None) -> None:
-    """What ``python -m course_utils.train --preset classifier`` runs."""
+    """What ``python -m course_utils.train --preset classifier`` runs: train, measure the test accuracy, save."""
     from .data import load_mnist
 
-    seed = 0 if seed is None else seed
-    epochs = epochs or 4
+    train = ClassifierTrainConfig(epochs=epochs or CLASSIFIER_EPOCHS, seed=0 if seed is None else seed)
     x_train, y_train = load_mnist("train")
     x_test, y_test = load_mnist("test")
     start = time.perf_counter()
-    model = train_classifier(x_train, y_train, epochs=epochs, seed=seed, device=device)
+    model = train_classifier(x_train, y_train, epochs=train.epochs, seed=train.seed, device=device)
     seconds = time.perf_counter() - start
     test_acc = accuracy(model, x_test, y_test)
-    save_checkpoint(
-        out,
-        {
-            "kind": "classifier",
-            "model_config": model.config.to_dict(),
-            "train": {"epochs": epochs, "seed": seed, "train_seconds": round(seconds, 1), "device": str(device),
-                      "test_accuracy": test_acc},
-            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-        },
-    )
-    print(f"saved {out}: test accuracy {test_acc:.4f} after {epochs} epochs ({seconds / 60:.1f} min)")
+    save_model(out, "classifier", model, {"epochs": train.epochs, "seed": train.seed, "train_seconds": round(seconds, 1),
+                                          "device": str(device), "test_accuracy": test_acc})
+    print(f"saved {out}: test accuracy {test_acc:.4f} after {train.epochs} epochs ({seconds / 60:.1f} min)")

@@ -83,21 +83,6 @@ def _what_to_do(folder: Path) -> str:
     )
 
 
-def verify_mnist_files(folder: Path | str | None = None) -> dict[str, str]:
-    """Check every shipped MNIST file; return ``{name: 'ok' | 'missing' | 'corrupt'}``."""
-    folder = Path(folder) if folder is not None else data_dir() / "mnist"
-    status = {}
-    for name, sha in MNIST_FILES.items():
-        path = folder / name
-        if not path.exists():
-            status[name] = "missing"
-        elif _sha256(path) != sha:
-            status[name] = "corrupt"
-        else:
-            status[name] = "ok"
-    return status
-
-
 def _read_idx(path: Path, expected_dims: int) -> torch.Tensor:
     """Decode one gzip-compressed IDX file into a uint8 tensor."""
     with gzip.open(path, "rb") as f:

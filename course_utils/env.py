@@ -33,8 +33,11 @@ from pathlib import Path
 
 import torch
 
+from .validation import seed_number, whole_number
+
 QUICK_ENV_VAR = "COURSE_QUICK"
 DEFAULT_NUM_THREADS = torch.get_num_threads()  # PyTorch's own choice at start-up: one per physical core
+MAX_THREADS = 1024  # more than any machine the course runs on has cores; extra threads would only wait
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -63,15 +66,20 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
+DEVICE_ENV_VAR = "COURSE_DEVICE"
+
+
+def pick_device(prefer: str | None = None, *, flag: str = "device") -> torch.device:
     """The best device available: CUDA, then Apple MPS, then the CPU.
 
     ``prefer`` (for example ``"cpu"``) forces a choice; so does the
-    ``COURSE_DEVICE`` environment variable.
+    ``COURSE_DEVICE`` environment variable. A device that is not there is refused (:func:`check_device`);
+    ``flag`` names the choice in that message (``"--device"`` for a command).
     """
-    choice = prefer or os.environ.get("COURSE_DEVICE")
-    if choice:
-        return torch.device(choice)
+    if prefer:
+        return check_device(prefer, flag, option=f"{flag} " if flag.startswith("--") else "")
+    if os.environ.get(DEVICE_ENV_VAR):
+        return check_device(os.environ[DEVICE_ENV_VAR], DEVICE_ENV_VAR, option=f"{flag} " if flag.startswith("--") else "")
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -80,12 +88,55 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def check_device(name: str | torch.device, source: str = "device", option: str = "") -> torch.device:
+    """``name`` as a torch.device that this machine has (cuda, cuda:N, mps or cpu), or a ValueError that says
+    what to use instead. ``source`` names where the choice came from (an argument, ``--device``, COURSE_DEVICE);
+    ``option`` is written before the suggested device (``"--device "`` for a command)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{source} {str(name)!r} is not a device: use cuda, mps or cpu") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{source} {device}: torch sees no CUDA GPU on this machine; use {option}cpu "
+                             "(or leave the device out to take the best device there is)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{source} {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"numbered from 0; use {option}cuda:0")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"{source} mps: Apple's MPS is not available here; use {option}cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"{source} {device}: the course runs on cuda, mps or cpu")
+    return device
+
+
+def available_memory(device: torch.device | str) -> int:
+    """Bytes of memory free for new tensors on ``device``: the GPU's free memory, or the machine's available RAM
+    (what the operating system could give without swapping). 2 GiB when it cannot be found out."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:  # Linux, Colab
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        pass
+    try:  # other Unix systems (macOS)
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 2 * 2**30
+
+
 def set_seed(seed: int) -> torch.Generator:
     """Seed Python, NumPy (if present) and torch; return a CPU generator with that seed.
 
     Functions that draw noise take a ``generator=`` argument; pass the one
     returned here to make a cell reproducible on its own.
     """
+    seed_number(seed)
     random.seed(seed)
     try:
         import numpy as np
@@ -129,8 +180,8 @@ def seconds_per_call(fn: Callable[[], object], *, repeats: int = 3, warmup: int 
 
     The fastest rather than the mean, because other programs on a busy machine only ever add time.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    whole_number(repeats, "repeats", low=1)
+    whole_number(warmup, "warmup", low=0)
     for _ in range(warmup):
         fn()
     best = float("inf")
@@ -150,8 +201,10 @@ def time_thread_counts(fn: Callable[[], object], counts=None, *, repeats: int = 
     count in force before the call is put back afterwards; pick the fastest with ``min(t, key=t.get)``.
     """
     counts = sorted({1, DEFAULT_NUM_THREADS}) if counts is None else list(counts)
-    if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
-        raise ValueError(f"counts must be whole numbers of threads >= 1, got {counts!r}")
+    if not counts:
+        raise ValueError("counts must list at least one number of threads, e.g. [1, 2]")
+    for n in counts:
+        whole_number(n, "each of counts (threads)", low=1, high=MAX_THREADS)
     before = torch.get_num_threads()
     try:
         timings = {}
@@ -223,8 +276,11 @@ def choose_threads(*, remeasure: bool = False, apply: bool = True) -> ThreadChoi
     """
     forced = os.environ.get(THREADS_ENV_VAR, "").strip()
     if forced:
-        if not forced.isdigit() or int(forced) < 1:
-            raise ValueError(f"{THREADS_ENV_VAR} must be a whole number of threads >= 1, got {forced!r}")
+        if not forced.isdigit() or not 1 <= int(forced) <= MAX_THREADS:
+            raise ValueError(
+                f"{THREADS_ENV_VAR} must be a whole number of threads from 1 to {MAX_THREADS}, got {forced!r}; "
+                f"set it to one (for example {THREADS_ENV_VAR}=2) or unset it to let the course measure"
+            )
         choice = ThreadChoice(int(forced), source=f"set by {THREADS_ENV_VAR}")
     else:
         choice = None if remeasure else _read_thread_choice()

@@ -113,6 +113,27 @@ def flow_time_from_abar(abar) -> torch.Tensor:
     return noise / (signal + noise)
 
 
+def ddpm_to_flow(x_t: torch.Tensor, abar) -> torch.Tensor:
+    """A DDPM's x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps, rescaled onto the straight path: x_t / (sqrt(abar) +
+    sqrt(1 - abar)) = (1 - t) x_0 + t eps with t = :func:`flow_time_from_abar` (abar = 1: the clean image)."""
+    abar = torch.as_tensor(abar, dtype=torch.float64)
+    return x_t / float(abar.sqrt() + (1 - abar).sqrt())
+
+
+def path_straightness(trajectory) -> torch.Tensor:
+    """How straight each image's sampling path is: the distance from its start to its end divided by the length
+    of the path it took, |x_end - x_start| / sum_k |x_{k+1} - x_k|. 1 for a straight line, less for a curved one.
+
+    ``trajectory``: the points x_k of the path in order, each (B, C, H, W) (e.g. ``sample(...,
+    return_trajectory=True).trajectory``, in one model's coordinates). Returns (B,).
+    """
+    points = [p.flatten(1).double() for p in trajectory]
+    if len(points) < 2:
+        raise ValueError("a path needs at least two points")
+    length = sum((b - a).norm(dim=1) for a, b in zip(points, points[1:]))
+    return (points[-1] - points[0]).norm(dim=1) / length.clamp(min=1e-12)
+
+
 def logit_normal_density(t) -> torch.Tensor:
     """The density of the logit-normal(0, 1) distribution of training times at ``t`` in (0, 1)."""
     t = torch.as_tensor(t, dtype=torch.float64)

@@ -4,7 +4,8 @@ Timesteps follow the convention in :mod:`course_utils.schedules`: code index
 ``t`` in [0, T-1]; ``x_t`` is the image after ``t + 1`` noising steps.
 No function here changes a tensor it is given; the ones that draw noise take
 an optional ``torch.Generator`` (noise is drawn on the CPU with it and moved
-to the input's device, so results match across devices).
+to the input's device, so results match across devices), or :class:`ImageGenerators`,
+one generator per image, so that an image's noise does not depend on the images drawn beside it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,51 @@ import torch
 from .schedules import NoiseSchedule
 
 
-def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard normal noise shaped like ``x``, drawn with ``generator`` (CPU) when given."""
+class ImageGenerators:
+    """One ``torch.Generator`` per image of a batch, seeded from one ``generator``: image i's noise comes from its
+    own stream, so it is the same whether the image is drawn alone, in a batch of 10 or of 1,000 (sampling in
+    chunks of any size gives the same images). :func:`randn_like` draws row i of its noise from stream i.
+
+    The streams are seeded the first time noise is drawn (a deterministic sampler leaves ``generator`` untouched).
+    """
+
+    def __init__(self, generator: torch.Generator, num_images: int):
+        self._parent, self.num_images = generator, num_images
+        self._streams: list[torch.Generator] | None = None
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    def __getitem__(self, images: slice) -> ImageGenerators:
+        """The streams of some of the images (a slice), e.g. to sample those images again on their own."""
+        part = ImageGenerators(self._parent, 0)
+        part._streams = self.streams()[images]
+        part.num_images = len(part._streams)
+        return part
+
+    def streams(self) -> list[torch.Generator]:
+        if self._streams is None:
+            seeds = torch.randint(0, 2**62, (self.num_images,), generator=self._parent).tolist()
+            self._streams = [torch.Generator(device=self._parent.device).manual_seed(s) for s in seeds]
+        return self._streams
+
+    def randn_like(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] != self.num_images:
+            raise ValueError(f"ImageGenerators holds {self.num_images} streams, one per image, but noise for "
+                             f"{x.shape[0]} images was asked for")
+        out = torch.empty(x.shape, dtype=x.dtype, device=self._parent.device)
+        for row, stream in zip(out, self.streams()):
+            torch.randn(row.shape, generator=stream, dtype=x.dtype, device=self._parent.device, out=row)
+        return out.to(x.device)
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | ImageGenerators | None = None) -> torch.Tensor:
+    """Standard normal noise shaped like ``x``, drawn with ``generator`` (CPU) when given; with
+    :class:`ImageGenerators`, each image's noise from its own stream."""
     if generator is None:
         return torch.randn_like(x)
+    if isinstance(generator, ImageGenerators):
+        return generator.randn_like(x)
     return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device).to(x.device)
 
 

@@ -29,19 +29,24 @@ Shapes: eps and images (B, 1, 28, 28); t (B,) integer steps in [0, T-1]; labels 
 
 from __future__ import annotations
 
-import math
+import inspect
 
 import torch
 from torch.nn import functional as F
 
-from .samplers import call_model, check_labels
+from .features import classifier_classes
+from .samplers import NULL_LABEL_HINT, call_model
 from .schedules import NoiseSchedule
+from .validation import check_labels, real_number
 
 
 def _check_scale(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    return real_number(value, name)
+
+
+def _digits(labels, x_t: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The labels a guided call steers to: (B,) classes 0 … num_classes-1 (the null label is guidance_scale=0)."""
+    return check_labels(labels, x_t.shape[0], num_classes, hint=NULL_LABEL_HINT, device=x_t.device)
 
 
 # ----------------------------------------------------------------------------- classifier-free guidance
@@ -73,10 +78,15 @@ class ClassifierFreeGuidance:
         self.model = model
         self.guidance_scale = _check_scale("guidance_scale", guidance_scale)
 
+    @property
+    def num_classes(self) -> int:
+        """The labels it steers to: the model's classes (its null label is reached with guidance_scale=0)."""
+        return self.model.config.num_classes
+
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("guidance needs labels: pass labels=(B,) digits to sample()")
-        labels = check_labels(labels, x_t.shape[0], x_t.device)  # digits 0-9: the null label is guidance_scale=0
+        labels = _digits(labels, x_t, self.num_classes)
         null = torch.full_like(labels, self.model.null_label)
         if self.guidance_scale == 1:
             return self.model(x_t, t, labels)
@@ -114,6 +124,10 @@ class StepwiseGuidance:
         self.guidance_scale = guidance_scale
         self.label = label
 
+    @property
+    def num_classes(self) -> int:
+        return self.model.config.num_classes
+
     def scale_at(self, t: int) -> float:
         """w at step t."""
         value = self.guidance_scale(t) if callable(self.guidance_scale) else self.guidance_scale
@@ -124,8 +138,9 @@ class StepwiseGuidance:
         digit = self.label(t) if self.label is not None else None
         if digit is None:
             return labels
-        if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit <= 9:
-            raise ValueError(f"label(t) must return a digit 0-9 (or None), got {digit!r} at step t={t}")
+        if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit < self.num_classes:
+            what = "a digit 0-9" if self.num_classes == 10 else f"a class 0-{self.num_classes - 1}"
+            raise ValueError(f"label(t) must return {what} (or None), got {digit!r} at step t={t}")
         return torch.full((num_images,), digit, dtype=torch.long)
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -167,6 +182,22 @@ def log_prob_grad(classifier, x_t: torch.Tensor, t: torch.Tensor, labels: torch.
     return grad
 
 
+def _check_noise_aware(classifier) -> None:
+    """Classifier guidance needs p_φ(y | x_t, t): a classifier called as classifier(x_t, t)."""
+    if not callable(classifier):
+        raise ValueError(f"classifier guidance needs a classifier (a model called as classifier(x_t, t)), "
+                         f"got {type(classifier).__name__}")
+    called = classifier.forward if isinstance(classifier, torch.nn.Module) else classifier  # a module's call is (*args)
+    try:
+        inspect.signature(called).bind(torch.zeros(1), torch.zeros(1))
+    except TypeError:
+        raise ValueError(f"classifier guidance needs a noise-aware classifier p(y | x_t, t), called as classifier(x_t, t), "
+                         f"such as course_utils.classifier.NoisyDigitClassifier; this {type(classifier).__name__} takes no "
+                         "step t (the reference classifier only ever saw clean digits)") from None
+    except ValueError:  # no signature to read (a builtin): it is tried when called
+        pass
+
+
 class ClassifierGuidance:
     """Wrap an eps-model so that calling it returns the classifier-guided eps (Eq. 14 above).
 
@@ -177,16 +208,22 @@ class ClassifierGuidance:
     """
 
     def __init__(self, model, classifier, schedule: NoiseSchedule, classifier_scale: float, formula=None):
+        _check_noise_aware(classifier)
         self.model = model
         self.classifier = classifier
         self.schedule = schedule
         self.classifier_scale = _check_scale("classifier_scale", classifier_scale)
         self.formula = classifier_guided_eps if formula is None else formula  # a notebook passes its own
 
+    @property
+    def num_classes(self) -> int:
+        """The labels it steers to: the classifier's classes."""
+        return classifier_classes(self.classifier)
+
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("classifier guidance needs labels: pass labels=(B,) digits to sample()")
-        labels = check_labels(labels, x_t.shape[0], x_t.device)
+        labels = _digits(labels, x_t, self.num_classes)
         conditional = getattr(self.model, "is_conditional", False)
         eps = call_model(self.model, x_t, t, labels if conditional else None)
         if self.classifier_scale == 0:

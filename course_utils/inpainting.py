@@ -19,6 +19,7 @@ import torch
 
 from .forward import q_renoise, q_sample
 from .samplers import SampleOutput, model_device, sample
+from .validation import check_finite, course_images, float_images, whole_number
 
 
 def inpaint_merge(x_generated: torch.Tensor, x_known_t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -35,6 +36,7 @@ def half_mask(side: str = "bottom", size: int = 28) -> torch.Tensor:
 
     ``side`` names the half that is *hidden*: "bottom", "top", "left" or "right".
     """
+    whole_number(size, "size", low=2)
     mask = torch.ones(1, 1, size, size)
     half = size // 2
     region = {"bottom": (slice(half, None), slice(None)), "top": (slice(None, half), slice(None)),
@@ -57,8 +59,7 @@ class KeepKnown:
     multistep = False
 
     def __init__(self, sampler, known: torch.Tensor, mask: torch.Tensor, *, resample: int = 1, merge=None):
-        if isinstance(resample, bool) or not isinstance(resample, int) or resample < 1:
-            raise ValueError(f"resample must be a whole number >= 1, got {resample!r}")
+        whole_number(resample, "resample", low=1)
         if resample > 1 and sampler.multistep:
             raise ValueError(f"{sampler.name} remembers its previous step, so it cannot repeat steps (resample > 1, "
                              "RePaint's resampling); use DDPMSampler or DDIMSampler for that")
@@ -92,6 +93,21 @@ class KeepKnown:
         return x_prev, x0_hat
 
 
+def _check_mask(mask, known: torch.Tensor) -> torch.Tensor:
+    """``mask`` as a float tensor of 0s and 1s that broadcasts against ``known`` (B, C, H, W)."""
+    mask = float_images(mask.float() if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool else mask,
+                        "mask", dims=4)
+    try:
+        torch.broadcast_shapes(mask.shape, known.shape)
+    except RuntimeError:
+        raise ValueError(f"mask {tuple(mask.shape)} must broadcast against the images {tuple(known.shape)}, e.g. "
+                         "(1, 1, 28, 28) for one mask shared by every image (half_mask makes one)") from None
+    check_finite(mask, "mask")
+    if bool(((mask < 0) | (mask > 1)).any()):
+        raise ValueError("mask must hold 1 where a pixel is known and 0 where it is filled in (values in [0, 1])")
+    return mask
+
+
 def inpaint(
     model,
     sampler,
@@ -112,9 +128,10 @@ def inpaint(
     With ``resample`` = r > 1 each step is repeated r times (RePaint, Lugmayr et al. 2022).
     ``known`` (B, C, H, W); ``mask`` broadcasts against it; ``labels`` (B,) for conditional models.
     """
+    known = course_images(known, "known (the images to fill in)")
     device = model_device(model, known.device)
     known = known.to(device)
-    mask = mask.to(device=device, dtype=known.dtype)
+    mask = _check_mask(mask, known).to(device=device)
     wrapped = KeepKnown(sampler, known, mask, resample=resample, merge=merge)
     if noise is None:
         noise = torch.randn(known.shape, generator=generator)

@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .checkpoints import StoredConfig
+from .validation import check_finite, check_labels, float_images, real_number, weights_are_finite, whole_number, whole_numbers
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,23 @@ class UNetConfig(StoredConfig):
     dropout: float = 0.0
     groups: int = 8  # GroupNorm groups
     continuous_time: bool = False  # False: t is a step index 0..T-1 (DDPM); True: t is a float in [0, 1] (flow matching)
+
+    def __post_init__(self):
+        for name in ("image_channels", "image_size", "base_channels", "num_res_blocks", "time_embedding_dim", "groups"):
+            whole_number(getattr(self, name), f"UNetConfig.{name}", low=1)
+        whole_numbers(self.channel_mults, "UNetConfig.channel_mults", example="(1, 2, 2)")
+        if self.num_classes is not None:
+            whole_number(self.num_classes, "UNetConfig.num_classes", low=1, why=" (or None: unconditional)")
+        if self.time_embedding_dim % 2:
+            raise ValueError(f"UNetConfig.time_embedding_dim must be even (sines and cosines), got {self.time_embedding_dim}")
+        real_number(self.dropout, "UNetConfig.dropout", low=0, high=1)
+        widths = sorted({self.base_channels * m for m in self.channel_mults})
+        if any(w % self.groups for w in widths):
+            raise ValueError(f"UNetConfig.groups ({self.groups}) must divide every level's channel count {widths}: "
+                             "GroupNorm splits the channels into equal groups")
+        if self.image_size % 2 ** (len(self.channel_mults) - 1):
+            raise ValueError(f"UNetConfig.image_size ({self.image_size}) must be divisible by 2 for every downsampling "
+                             f"level ({len(self.channel_mults) - 1} of them)")
 
 
 # Presets: "cpu" trains at batch 128 in a fraction of a second per step on a
@@ -135,8 +153,6 @@ class TinyUNet(nn.Module):
     def __init__(self, config: UNetConfig | None = None):
         super().__init__()
         self.config = cfg = config or UNetConfig()
-        if cfg.image_size % 2 ** (len(cfg.channel_mults) - 1):
-            raise ValueError("image_size must be divisible by 2 for every downsampling level")
         emb_dim = cfg.time_embedding_dim * 4
         self.time_mlp = nn.Sequential(
             nn.Linear(cfg.time_embedding_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
@@ -191,40 +207,44 @@ class TinyUNet(nn.Module):
     def is_conditional(self) -> bool:
         return self.label_embedding is not None
 
-    def _check_labels(self, labels, x: torch.Tensor) -> torch.Tensor:
-        """``labels`` as a (B,) long tensor on x's device: classes 0..num_classes-1, or the null label num_classes."""
-        n = self.config.num_classes
-        labels = torch.as_tensor(labels, device=x.device)
-        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-            raise ValueError(f"labels must be whole class numbers (an integer tensor), got dtype {labels.dtype}")
-        if labels.dim() == 0:
-            labels = labels.expand(x.shape[0])
-        if labels.shape != (x.shape[0],):
-            raise ValueError(f"labels must have shape ({x.shape[0]},), one per image, got {tuple(labels.shape)}")
-        if bool(((labels < 0) | (labels > n)).any()):
-            bad = sorted({v for v in labels.tolist() if not 0 <= v <= n})
-            raise ValueError(f"labels must be classes 0-{n - 1} (or {n}, the null label), got {bad}")
-        return labels.long()
+    def _check_times(self, t, x: torch.Tensor) -> torch.Tensor:
+        """``t`` as a (B,) tensor on x's device: step indices 0 … T-1, or flow times in [0, 1] (``continuous_time``)."""
+        if not isinstance(t, (torch.Tensor, int, float)) or isinstance(t, bool):
+            raise ValueError(f"t must be a tensor of shape (B,) or one number, got {type(t).__name__}")
+        t = torch.as_tensor(t, device=x.device)
+        if t.dim() == 0:
+            t = t.expand(x.shape[0])
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must have shape ({x.shape[0]},), one time per image, or be one number, got {tuple(t.shape)}")
+        if not bool(torch.isfinite(t.float()).all()):
+            raise ValueError("t contains NaN or infinity")
+        if not self.config.continuous_time and t.is_floating_point() and bool((t != t.round()).any()):
+            raise ValueError("t must hold whole step indices 0 … T-1 for this model (a DDPM), got fractions; flow "
+                             "times in [0, 1] are for a model with continuous_time=True")
+        return t
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.config
+        x = float_images(x, "the images x_t", dtype=self.stem.weight.dtype, dims=None)  # float64, half, ...: converted
         if x.dim() != 4 or x.shape[1:] != (cfg.image_channels, cfg.image_size, cfg.image_size):
             raise ValueError(
                 f"expected images of shape (B, {cfg.image_channels}, {cfg.image_size}, {cfg.image_size}), "
                 f"got {tuple(x.shape)}"
             )
         if not bool(torch.isfinite(x).all()):
-            raise ValueError("the images x_t contain NaN or infinity; check the noise or inputs they were made from")
-        t = torch.as_tensor(t, device=x.device)
-        if t.dim() == 0:
-            t = t.expand(x.shape[0])
+            weights_are_finite(self, "the model")  # NaN weights make NaN images: name the weights first
+            check_finite(x, "the images x_t", "check the noise or inputs they were made from")
+        t = self._check_times(t, x)
         if cfg.continuous_time:
             t = t.float() * CONTINUOUS_TIME_SCALE
         emb = self.time_mlp(sinusoidal_timestep_embedding(t, cfg.time_embedding_dim))  # (B, 4*D)
         if self.label_embedding is not None:
             if labels is None:  # no label given: the null label, i.e. the unconditional model
                 labels = torch.full((x.shape[0],), cfg.num_classes, device=x.device, dtype=torch.long)
-            emb = emb + self.label_embedding(self._check_labels(labels, x))
+            if isinstance(labels, int) or (isinstance(labels, torch.Tensor) and labels.dim() == 0):
+                labels = torch.as_tensor(labels).expand(x.shape[0])  # one label for the whole batch
+            emb = emb + self.label_embedding(check_labels(labels, x.shape[0], cfg.num_classes, null_label=True,
+                                                          device=x.device))
         elif labels is not None:
             raise ValueError("this model is unconditional: call it without labels, or load a class-conditional one")
 

@@ -2,6 +2,7 @@
 
     model, schedule = load_ddpm("uncond")     # unconditional tiny DDPM
     model, schedule = load_ddpm("cond")       # class-conditional, for guidance
+    model = load_flow()                       # notebook 9's flow-matching model (a velocity network)
     classifier = load_classifier()            # the reference digit classifier
     vae = load_vae()                          # notebook 8's tiny VAE, the one-shot generator
     autoencoder = load_autoencoder()          # notebook 10's latent space (28×28 <-> 4×7×7)
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, load_weights, read_checkpoint, schedule_timesteps
+from .checkpoints import CheckpointError, load_weights, read_checkpoint
 from .classifier import ClassifierConfig, DigitClassifier
 from .data import data_dir
 from .model import TinyUNet, UNetConfig
@@ -30,6 +31,7 @@ CHECKPOINTS = {
     "cond": "ddpm_mnist_cond.pt",
     "classifier": "classifier.pt",
     "vae": "vae_mnist.pt",
+    "flow": "flow_mnist.pt",
     "autoencoder": "autoencoder_mnist.pt",
     "text2img": "text2img_mnist.pt",
 }
@@ -74,8 +76,18 @@ def load_ddpm(name_or_path: str | Path = "uncond", device: torch.device | str = 
     ckpt = read_checkpoint(path, kind="ddpm")
     model = TinyUNet(UNetConfig.from_dict(ckpt["model_config"]))
     load_weights(model, ckpt["state_dict"], source=str(path))
-    schedule = make_schedule(ckpt["schedule"]["name"], schedule_timesteps(ckpt["schedule"]))
+    schedule = make_schedule(ckpt["schedule"]["name"], int(ckpt["schedule"]["num_timesteps"]))
     return model.to(device).eval().requires_grad_(False), schedule
+
+
+def load_flow(name_or_path: str | Path = "flow", device: torch.device | str = "cpu") -> TinyUNet:
+    """Notebook 9's flow-matching model in eval mode: ``model(x_t, t)`` is the velocity v at flow time t in [0, 1]
+    (course_utils.flow). ``name_or_path``: ``"flow"`` or the path of a flow checkpoint (``--preset mnist-flow``)."""
+    path = _resolve(name_or_path, ["flow"])
+    ckpt = read_checkpoint(path, kind="flow")
+    model = TinyUNet(UNetConfig.from_dict(ckpt["model_config"]))
+    load_weights(model, ckpt["state_dict"], source=str(path))
+    return model.to(device).eval().requires_grad_(False)
 
 
 def _load_one_piece(path, name: str, kind: str, build, device) -> torch.nn.Module:
@@ -134,7 +146,7 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
     path = _resolve(name_or_path, sorted(CHECKPOINTS))
     ckpt = read_checkpoint(path)
     info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "resume", "losses")}
-    if info.get("kind") in ("ddpm", "text2img"):
+    if info.get("kind") in ("ddpm", "flow", "text2img"):
         train, stage = dict(info["train"]), info["train"]
         train["total_steps"], train["total_seconds"] = 0, 0.0
         while stage:
@@ -146,4 +158,4 @@ def checkpoint_info(name_or_path: str | Path) -> dict:
 
 
 __all__ = ["CHECKPOINTS", "CheckpointError", "checkpoint_info", "checkpoint_path", "load_autoencoder", "load_classifier",
-           "load_ddpm", "load_text2img", "load_vae"]
+           "load_ddpm", "load_flow", "load_text2img", "load_vae"]

@@ -32,9 +32,10 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from .env import progress
-from .forward import predict_eps_from_x0, predict_x0_from_eps, q_posterior_mean_variance, randn_like
+from .env import available_memory, check_device, progress
+from .forward import ImageGenerators, predict_eps_from_x0, predict_x0_from_eps, q_posterior_mean_variance, randn_like
 from .schedules import NoiseSchedule
+from .validation import check_finite, check_labels, course_images, finite_output, float_images, real_number, whole_number
 
 
 def ddpm_step(x_t: torch.Tensor, t: int, eps: torch.Tensor, schedule: NoiseSchedule, z: torch.Tensor) -> torch.Tensor:
@@ -156,10 +157,7 @@ class OneCallSampler:
 
 def check_num_steps(num_steps, most: int | None = None, what: str = "num_steps (network calls)") -> int:
     """``num_steps`` if it is a whole number from 1 to ``most`` (a schedule's T; None: no limit), or a clear error."""
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1 or (most and num_steps > most):
-        limit = f"from 1 to T={most}" if most else ">= 1"
-        raise ValueError(f"{what} must be a whole number {limit}, got {num_steps!r}")
-    return num_steps
+    return whole_number(num_steps, what, low=1, high=most, bounds=f"from 1 to T={most}" if most else None)
 
 
 def spaced_timesteps(num_timesteps: int, num_steps: int) -> list[tuple[int, int]]:
@@ -229,8 +227,7 @@ class DDIMSampler(OneCallSampler):
 
     def __init__(self, schedule: NoiseSchedule, num_steps: int = 50, eta: float = 0.0, clip_x0: bool = True):
         check_num_steps(num_steps, schedule.num_timesteps)
-        if not isinstance(eta, (int, float)) or not math.isfinite(eta) or eta < 0:
-            raise ValueError(f"eta must be a number >= 0 (0: deterministic, 1: like DDPM), got {eta!r}")
+        real_number(eta, "eta", low=0, why=" (0: deterministic, 1: like DDPM)")
         self.schedule = schedule
         self.num_steps = num_steps
         self.eta = eta
@@ -266,19 +263,20 @@ class DPMSolverSampler(OneCallSampler):
     """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2), and its stochastic variant.
 
     A second-order multistep solver of the same ODE that deterministic DDIM follows. In the
-    half-log-SNR lambda_t = log(alpha_t / sigma_t), with alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t),
-    a step from s to t (h = lambda_t - lambda_s > 0) is
+    half-log-SNR lambda_t = log(sqrt(abar_t) / sqrt(1 - abar_t)), a step from s to t (h = lambda_t - lambda_s > 0) is
 
-        x0_hat = (x_s - sigma_s eps) / alpha_s                                  (clipped to [-1, 1])
+        x0_hat = (x_s - sqrt(1 - abar_s) eps) / sqrt(abar_s)                     (clipped to [-1, 1])
         D      = x0_hat + (h / (2 h_prev)) (x0_hat - x0_hat_prev)                (first step: D = x0_hat)
-        x_t    = (sigma_t / sigma_s) x_s - alpha_t (exp(-h) - 1) D              (the exact step, with x0_hat = D)
+        x_t    = sqrt((1 - abar_t) / (1 - abar_s)) x_s - sqrt(abar_t) (exp(-h) - 1) D   (exact with x0_hat = D)
 
-    With D = x0_hat this is exactly deterministic DDIM; the correction uses the x0_hat of the
-    previous step (kept between steps, so no extra network call) to make the step second order:
-    fewer, larger steps stay accurate. ``stochastic=True`` gives SDE-DPM-Solver++(2M) (the stochastic
-    form by the same authors; diffusers' "sde-dpmsolver++"), which adds fresh noise like DDPM:
+    (Lu et al. write alpha_t for sqrt(abar_t) and sigma_t for sqrt(1 - abar_t); the course keeps alpha_t = 1 - beta_t
+    and sigma_t for the fresh noise of a step, see GLOSSARY.md.) With D = x0_hat this is exactly deterministic DDIM;
+    the correction uses the x0_hat of the previous step (kept between steps, so no extra network call) to make the
+    step second order: fewer, larger steps stay accurate. ``stochastic=True`` gives SDE-DPM-Solver++(2M) (the
+    stochastic form by the same authors; diffusers' "sde-dpmsolver++"), which adds fresh noise like DDPM:
 
-        x_t = (sigma_t / sigma_s) exp(-h) x_s + alpha_t (1 - exp(-2h)) D + sigma_t sqrt(1 - exp(-2h)) z
+        x_t = sqrt((1 - abar_t) / (1 - abar_s)) exp(-h) x_s + sqrt(abar_t) (1 - exp(-2h)) D
+              + sqrt(1 - abar_t) sqrt(1 - exp(-2h)) z
 
     Timesteps are spread like DDIM's: ``num_steps`` network calls from T-1 down to 0. The last step
     (to the clean image, sigma = 0, an infinite h) is first order and returns x0_hat. With
@@ -309,20 +307,21 @@ class DPMSolverSampler(OneCallSampler):
     def timesteps(self) -> list[tuple[int, int]]:
         return list(self._timesteps)
 
-    def _alpha_sigma_lambda(self, t: int, like: torch.Tensor):
+    def _scales_and_lambda(self, t: int, like: torch.Tensor):
+        """sqrt(abar_t), sqrt(1 - abar_t) and lambda_t, in float64."""
         abar = self.schedule.abar(t, like).double()
-        alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
-        return alpha, sigma, alpha.log() - sigma.log()
+        sqrt_abar, sqrt_one_minus_abar = abar.sqrt(), (1 - abar).sqrt()
+        return sqrt_abar, sqrt_one_minus_abar, sqrt_abar.log() - sqrt_one_minus_abar.log()
 
     def step(self, eps, t: int, t_prev: int, x_t, generator=None):
         x0_hat = predict_x0_from_eps(x_t, t, eps, self.schedule)
         if self.clip_x0:
             x0_hat = x0_hat.clamp(-1, 1)
-        if t_prev < 0:  # the clean image: sigma = 0, lambda = infinity; a first-order step lands on x0_hat
+        if t_prev < 0:  # the clean image: no noise left, lambda = infinity; a first-order step lands on x0_hat
             self.reset()
             return x0_hat, x0_hat
-        alpha_s, sigma_s, lambda_s = self._alpha_sigma_lambda(t, x_t)
-        alpha_t, sigma_t, lambda_t = self._alpha_sigma_lambda(t_prev, x_t)
+        _, noise_s, lambda_s = self._scales_and_lambda(t, x_t)  # noise_s = sqrt(1 - abar_s)
+        signal_t, noise_t, lambda_t = self._scales_and_lambda(t_prev, x_t)  # sqrt(abar_t), sqrt(1 - abar_t)
         h = lambda_t - lambda_s
         d = x0_hat
         first_order = self.lower_order_final and t_prev == self._last_t  # the step into the last timestep
@@ -332,11 +331,11 @@ class DPMSolverSampler(OneCallSampler):
         self._previous = (x0_hat, lambda_s)
         cast = {"dtype": x_t.dtype}
         if not self.stochastic:
-            x_prev = (sigma_t / sigma_s).to(**cast) * x_t - (alpha_t * torch.expm1(-h)).to(**cast) * d
+            x_prev = (noise_t / noise_s).to(**cast) * x_t - (signal_t * torch.expm1(-h)).to(**cast) * d
         else:
             z = randn_like(x_t, generator)
-            x_prev = ((sigma_t / sigma_s) * torch.exp(-h)).to(**cast) * x_t \
-                - (alpha_t * torch.expm1(-2 * h)).to(**cast) * d + (sigma_t * (-torch.expm1(-2 * h)).sqrt()).to(**cast) * z
+            x_prev = ((noise_t / noise_s) * torch.exp(-h)).to(**cast) * x_t \
+                - (signal_t * torch.expm1(-2 * h)).to(**cast) * d + (noise_t * (-torch.expm1(-2 * h)).sqrt()).to(**cast) * z
         return x_prev, x0_hat
 
 
@@ -349,29 +348,31 @@ def call_model(model, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor |
     return model(x_t, t) if labels is None else model(x_t, t, labels)
 
 
+def _first_weight(model) -> torch.Tensor | None:
+    inner = getattr(model, "model", model)  # see through guidance wrappers
+    return next(inner.parameters(), None) if hasattr(inner, "parameters") else None
+
+
 def model_device(model, default: torch.device) -> torch.device:
     """The device of ``model``'s weights (seeing through guidance wrappers), or ``default`` if it has none."""
-    inner = getattr(model, "model", model)
-    parameters = inner.parameters() if hasattr(inner, "parameters") else iter(())
-    return next(parameters, torch.empty(0, device=default)).device
+    weight = _first_weight(model)
+    return default if weight is None else weight.device
 
 
-def check_labels(labels, num_images: int, device: torch.device) -> torch.Tensor | None:
-    """``labels`` as a (num_images,) long tensor of digits 0-9 on ``device``, or a clear error."""
-    if labels is None:
-        return None
-    labels = torch.as_tensor(labels)
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be whole digits 0-9 (an integer tensor), got dtype {labels.dtype}")
-    if labels.shape != (num_images,):
-        raise ValueError(f"labels must have shape ({num_images},), one digit per image, got {tuple(labels.shape)}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > 9):
-        bad = sorted({int(v) for v in labels.tolist() if not 0 <= v <= 9})
-        raise ValueError(
-            f"labels must be digits 0-9, got {bad}. For unconditional samples from a class-conditional model "
-            "use ClassifierFreeGuidance(model, guidance_scale=0) (the null label), not a label of its own."
-        )
-    return labels.to(device=device, dtype=torch.long)
+def model_dtype(model) -> torch.dtype | None:
+    """The dtype of ``model``'s weights (seeing through guidance wrappers), or None if it has none."""
+    weight = _first_weight(model)
+    return None if weight is None else weight.dtype
+
+
+NULL_LABEL_HINT = ("For unconditional samples from a class-conditional model use ClassifierFreeGuidance(model, "
+                   "guidance_scale=0) (the null label), not a label of its own.")
+
+
+def label_classes(model) -> int:
+    """How many classes the labels given to ``model`` may name: a guidance wrapper's or the model's ``num_classes``
+    (the classifier's, for classifier guidance), or 10 digits for a model that does not say."""
+    return getattr(model, "num_classes", None) or getattr(getattr(model, "config", None), "num_classes", None) or 10
 
 
 @dataclass
@@ -380,15 +381,58 @@ class SampleOutput:
 
     images: torch.Tensor  # (N, C, H, W), the final samples, in about [-1, 1]
     timesteps: list[int] = field(default_factory=list)  # t of each step, noisy to clean
-    trajectory: list[torch.Tensor] | None = None  # x_t before each step, then the final image
-    pred_x0: list[torch.Tensor] | None = None  # x0_hat at each step
+    trajectory: list[torch.Tensor] | None = None  # x_t before each step, then the final image (of the kept images)
+    x0_hat: list[torch.Tensor] | None = None  # the predicted x_0 at each step (of the kept images)
     seconds: float = 0.0  # wall time
+    trajectory_images: list[int] | None = None  # which images the trajectory follows (None: all of them)
 
 
 def time_batch(t, x: torch.Tensor) -> torch.Tensor:
     """The time ``t`` of a step as a (B,) tensor for the model: whole step indices as long, flow times as float."""
     dtype = torch.long if isinstance(t, int) else torch.float32
     return torch.full((x.shape[0],), t, device=x.device, dtype=dtype)
+
+
+MEMORY_SHARE = 0.25  # of the free memory, at most MEMORY_CAP, for one chunk's network call
+MEMORY_CAP = 2**30
+BYTES_PER_ACTIVATION = 4 * 40  # float32 x about 40 feature maps of the image's size per base channel, kept at once
+
+
+def chunk_size_for(model, image_shape: tuple[int, ...], device: torch.device, num_images: int) -> int:
+    """How many images one network call takes at once: as many as fit in a quarter of the free memory
+    (at most 1 GiB), by an estimate of the network's working memory per image (generous for the tiny U-Net:
+    measured about 0.5 MiB per image, estimated 2 MiB), and never more than ``num_images``."""
+    inner = getattr(model, "model", model)
+    width = getattr(getattr(inner, "config", None), "base_channels", 64)
+    per_image = BYTES_PER_ACTIVATION * width * math.prod(image_shape[1:])
+    budget = min(MEMORY_SHARE * available_memory(device), MEMORY_CAP)
+    return max(1, min(num_images, int(budget // per_image)))
+
+
+def _starting_noise(num_images, noise, image_shape, generator, dtype) -> torch.Tensor:
+    """The starting noise x_T: given (checked, other float dtypes converted to the model's ``dtype``) or drawn."""
+    if noise is None:
+        if num_images is None:
+            raise ValueError("give num_images or the starting noise")
+        whole_number(num_images, "num_images", low=1)
+        return torch.randn((num_images, *image_shape), generator=generator)
+    if num_images is not None and num_images != len(noise):
+        raise ValueError(f"num_images ({num_images!r}) and the noise's {len(noise)} images disagree: give one of them")
+    noise = float_images(noise, "noise", dims=None, dtype=dtype or (noise.dtype if isinstance(noise, torch.Tensor)
+                                                                     and noise.is_floating_point() else torch.float32))
+    if noise.dim() != 4 or noise.shape[0] < 1:
+        raise ValueError(f"noise must hold at least one image, shape (N, C, H, W), got shape {tuple(noise.shape)}")
+    return check_finite(noise, "the starting noise", "draw it with torch.randn")
+
+
+def _trajectory_rows(return_trajectory: bool, trajectory_images, num_images: int) -> list[int] | None:
+    """The images whose trajectory is kept: None for none, a list of indices (all of them for True)."""
+    if trajectory_images is None:
+        return list(range(num_images)) if return_trajectory else None
+    rows = trajectory_images.tolist() if isinstance(trajectory_images, torch.Tensor) else list(trajectory_images)
+    for i in rows:
+        whole_number(i, "each of trajectory_images", low=0, high=num_images - 1, why=" (an image's index)")
+    return rows
 
 
 @torch.no_grad()
@@ -405,44 +449,56 @@ def sample(
     return_trajectory: bool = False,
     show_progress: bool = True,
     desc: str = "sampling",
+    chunk_size: int | None = None,
+    trajectory_images=None,
 ) -> SampleOutput:
     """Run ``sampler`` from pure noise to images with ``model``; the one loop every sampler shares.
 
     Give either ``num_images`` (noise is drawn with ``generator``) or the starting
     ``noise`` itself (N, C, H, W). ``labels`` (N,) digits 0-9 go to the model for conditional
-    sampling. With ``return_trajectory`` the output keeps x_t and x0_hat at every step.
+    sampling. With ``return_trajectory`` the output keeps x_t and x0_hat at every step, for every image
+    or, with ``trajectory_images`` (a few indices), for those only: a trajectory costs 2 x steps images.
     ``sampler`` is any :class:`Sampler`; it calls the model through ``predict(x, t)``.
+
+    Memory does not grow with N: the network sees at most ``chunk_size`` images per call (default: as many
+    as fit in the free memory, :func:`chunk_size_for`), while each step, and its fresh noise, is taken for the
+    whole batch at once, so the images are the same for any ``chunk_size`` (up to float rounding in the
+    network, about 1e-6, which batches of other sizes sum in another order). Fresh noise is drawn with
+    ``generator`` for the whole batch (as a loop written by hand would draw it); with
+    ``generator=ImageGenerators(torch.Generator().manual_seed(s), N)`` (:mod:`course_utils.forward`) each image
+    draws its own, so an image is also the same whatever other images are sampled beside it (the benchmark does this).
     """
-    if noise is None:
-        if num_images is None:
-            raise ValueError("give num_images or the starting noise")
-        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-            raise ValueError(f"num_images must be a whole number >= 1, got {num_images!r}")
-        noise = torch.randn((num_images, *image_shape), generator=generator)
-    elif noise.dim() < 1 or noise.shape[0] < 1:
-        raise ValueError(f"noise must hold at least one image (N, C, H, W), got shape {tuple(noise.shape)}")
-    if not bool(torch.isfinite(noise).all()):
-        raise ValueError("the starting noise contains NaN or infinity; draw it with torch.randn")
-    sampler.reset()
-    device = torch.device(device) if device is not None else model_device(model, noise.device)
+    noise = _starting_noise(num_images, noise, image_shape, generator, model_dtype(model))
+    n = len(noise)
+    device = check_device(device) if device is not None else model_device(model, noise.device)
+    chunk = chunk_size_for(model, tuple(noise.shape), device, n) if chunk_size is None else \
+        whole_number(chunk_size, "chunk_size", low=1, why=" (images per network call)")
+    kept = _trajectory_rows(return_trajectory, trajectory_images, n)
     x = noise.to(device)  # a new tensor on `device` (or the caller's, never changed in place)
-    labels = check_labels(labels, x.shape[0], device)
+    labels = None if labels is None else check_labels(labels, n, label_classes(model), hint=NULL_LABEL_HINT, device=device)
+    if isinstance(generator, ImageGenerators) and len(generator) != n:
+        raise ValueError(f"generator holds {len(generator)} image streams (ImageGenerators), but {n} images are sampled")
 
     def predict(x_t: torch.Tensor, t) -> torch.Tensor:
-        return call_model(model, x_t, time_batch(t, x_t), labels)
+        parts = [call_model(model, x_t[i : i + chunk], time_batch(t, x_t[i : i + chunk]),
+                            None if labels is None else labels[i : i + chunk]) for i in range(0, len(x_t), chunk)]
+        return finite_output(model, parts[0] if len(parts) == 1 else torch.cat(parts), "the model")
 
-    out = SampleOutput(images=x, trajectory=[] if return_trajectory else None, pred_x0=[] if return_trajectory else None)
+    sampler.reset()
+    out = SampleOutput(images=x, trajectory=None if kept is None else [], x0_hat=None if kept is None else [],
+                       trajectory_images=None if kept is None or len(kept) == n else kept)
+    keep = (lambda v: v.cpu()) if kept is None or len(kept) == n else (lambda v: v[kept].cpu())
     start = time.perf_counter()
     bar_options = {} if show_progress else {"disable": True}
     for t, t_prev in progress(sampler.timesteps(), desc=f"{sampler.name} {desc}", **bar_options):
-        if return_trajectory:
-            out.trajectory.append(x.cpu())
+        if kept is not None:
+            out.trajectory.append(keep(x))
         x, x0_hat = sampler.advance(predict, x, t, t_prev, generator)
-        if return_trajectory:
-            out.pred_x0.append(x0_hat.cpu())
+        if kept is not None:
+            out.x0_hat.append(keep(x0_hat))
         out.timesteps.append(t)
-    if return_trajectory:
-        out.trajectory.append(x.cpu())
+    if kept is not None:
+        out.trajectory.append(keep(x))
     out.images = x
     out.seconds = time.perf_counter() - start
     return out
@@ -455,7 +511,9 @@ def ddim_invert(model, x0: torch.Tensor, schedule: NoiseSchedule, num_steps: int
     Each step applies the DDIM update from t_prev to t with eps evaluated at the
     current, less noisy point (Song et al. 2021, Sec. 4.3; the usual approximation).
     """
-    labels = check_labels(labels, x0.shape[0], x0.device)
+    x0 = course_images(x0, "the images to invert").to(model_device(model, x0.device))
+    labels = None if labels is None else check_labels(labels, x0.shape[0], label_classes(model), hint=NULL_LABEL_HINT,
+                                                      device=x0.device)
     x = x0.clone()
     for t, t_prev in reversed(spaced_timesteps(schedule.num_timesteps, num_steps)):
         t_batch = torch.full((x.shape[0],), max(t_prev, 0), device=x.device, dtype=torch.long)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .validation import whole_number
+
 SCHEDULE_NAMES = ("linear", "cosine")
 
 
@@ -149,6 +151,10 @@ def schedule_from_betas(name: str, betas: torch.Tensor) -> NoiseSchedule:
 
 def make_schedule(name: str = "linear", num_timesteps: int = 1000) -> NoiseSchedule:
     """The ``"linear"`` (Ho et al. 2020) or ``"cosine"`` (Nichol & Dhariwal 2021) schedule with T steps."""
+    whole_number(num_timesteps, "num_timesteps (T, the diffusion steps)", low=1)
+    if name == "linear" and num_timesteps <= 20:  # its last beta, 0.02 * 1000 / T, must stay below 1
+        raise ValueError(f"the linear schedule needs T >= 21 (its last beta is 20 / T, which must stay below 1), got "
+                         f"num_timesteps={num_timesteps}; use the cosine schedule for fewer steps")
     if name == "linear":
         return schedule_from_betas(name, linear_betas(num_timesteps))
     if name == "cosine":

@@ -150,8 +150,9 @@ def run(n: int = 1000, *, scales=(RECOMMENDED_SCALE,), steps: int = DEFAULT_STEP
                     seen_share = result.attributes
                 else:
                     (a, sa), (b, sb) = result.attributes, seen_share
-                    ratio = a / b
-                    result.extra["held_out_vs_seen"] = (ratio, ratio * math.sqrt((sa / a) ** 2 + (sb / b) ** 2))
+                    ratio = a / b if b else math.nan  # no seen prompt met: no ratio to give
+                    sd = ratio * math.sqrt((sa / a) ** 2 + (sb / b) ** 2) if a and b else math.nan
+                    result.extra["held_out_vs_seen"] = (ratio, sd)
             results.append(result)
             printer(" | ".join(result.cells()))
     if pixel:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -30,9 +28,19 @@ from .checkpoints import CheckpointError, load_weights, read_checkpoint, save_ch
 from .env import progress
 from .flow import TIME_SAMPLING, flow_matching_loss, sample_flow_times
 from .forward import q_sample, randn_like
+from .loop import StopGuard, shuffled_batches
 from .model import MODEL_PRESETS, TinyUNet, UNetConfig, count_parameters
-from .schedules import NoiseSchedule, make_schedule
+from .schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from .text2img import TextToImage, TextToImageConfig
+from .validation import (
+    check_finite,
+    check_labels,
+    check_training_numbers,
+    course_images,
+    float_images,
+    real_number,
+    whole_number,
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class TrainConfig:
         if (self.objective == "flow") != self.model.continuous_time:
             raise ValueError("a flow-matching run needs a model with continuous_time=True, and a DDPM run one "
                              "without: set both together (the mnist-flow preset does)")
+        check_train_config(self)
 
     @property
     def checkpoint_kind(self) -> str:
@@ -80,9 +89,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         """The config from :meth:`to_dict`'s dict, or from a checkpoint's "train" entry (other keys are ignored)."""
-        d = dict(d)
-        if "num_steps" in d:  # checkpoints before 0.2 called T "num_steps"
-            d["num_timesteps"] = d.pop("num_steps")
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         d["model"] = model_config_from_dict(d["model"])
         return cls(**d)
@@ -90,6 +96,7 @@ class TrainConfig:
 
 OBJECTIVES = ("eps", "flow")
 UNET_KINDS = ("ddpm", "flow", "text2img")  # checkpoint kinds that hold a step-trained model and its TrainConfig
+LR_DECAYS = ("constant", "cosine")
 
 
 # ----------------------------------------------------------------------------- which network a config builds
@@ -114,6 +121,22 @@ def training_data(model: nn.Module, images: torch.Tensor, labels: torch.Tensor |
     ``training_data`` hook makes of them (the text-to-image model: latents and caption attributes)."""
     prepare = getattr(model, "training_data", None)
     return (images, labels) if prepare is None else prepare(images, labels)
+
+
+def check_train_config(config: TrainConfig) -> None:
+    """A clear error for any setting of ``config`` out of its range (called when a TrainConfig is built)."""
+    if type(config.model) not in MODEL_CLASSES:
+        names = " or ".join(cls.__name__ for cls in MODEL_CLASSES)
+        raise ValueError(f"TrainConfig.model must be a {names}, got {type(config.model).__name__}")
+    check_training_numbers(config)
+    whole_number(config.warmup_steps, "TrainConfig.warmup_steps", low=0)
+    real_number(config.ema_decay, "TrainConfig.ema_decay", low=0, high=1)
+    real_number(config.label_dropout, "TrainConfig.label_dropout", low=0, high=1)
+    real_number(config.grad_clip, "TrainConfig.grad_clip", low=0, why=" (0: no clipping)")
+    if config.schedule not in SCHEDULE_NAMES:
+        raise ValueError(f"TrainConfig.schedule must be one of {SCHEDULE_NAMES}, got {config.schedule!r}")
+    if config.lr_decay not in LR_DECAYS:
+        raise ValueError(f"TrainConfig.lr_decay must be one of {LR_DECAYS}, got {config.lr_decay!r}")
 
 
 # The named recipes. `python -m course_utils.train --preset NAME` trains one;
@@ -141,7 +164,12 @@ PRESETS: dict[str, TrainConfig] = {
 LIVE_RECIPES: dict[str, TrainConfig] = {
     "live-v1": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
                            ema_decay=0.995),
+    "live-v2": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
+                           ema_decay=0.995, min_snr_gamma=5.0),
 }
+# Notebook 9's equal-compute experiment: notebook 4's live recipe with the flow-matching objective instead.
+LIVE_RECIPES["live-flow"] = replace(LIVE_RECIPES["live-v2"], model=replace(MODEL_PRESETS["cpu"], continuous_time=True),
+                                    objective="flow", time_sampling="logit-normal", min_snr_gamma=None)
 
 
 def eps_prediction_loss(
@@ -263,7 +291,8 @@ class TrainState:
     device: str = "cpu"
     generator: torch.Generator = field(default_factory=torch.Generator)  # draws t, noise and label dropout
     init: dict | None = None  # the checkpoint this run started from, if not from random weights
-    interrupted: bool = False  # the last train_ddpm call was stopped early by Ctrl-C
+    interrupted: bool = False  # the last train_ddpm call was stopped early by Ctrl-C or SIGTERM
+    stopped_by: str | None = None  # what stopped it: "Ctrl-C" or "SIGTERM"
 
     @property
     def schedule(self) -> NoiseSchedule:
@@ -288,49 +317,6 @@ def new_train_state(config: TrainConfig, device: torch.device | str = "cpu") -> 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     return TrainState(config, model, EMA(model, config.ema_decay), optimizer, device=str(device), generator=generator)
-
-
-def _batches(images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int, start_step: int) -> Iterator:
-    """Endless shuffled batches; epoch k is shuffled with seed + k so resuming sees the same data order."""
-    n = images.shape[0]
-    per_epoch = max(n // batch_size, 1)
-    epoch, offset = divmod(start_step, per_epoch)
-    while True:
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
-        for i in range(offset, per_epoch):
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            yield images[idx], (labels[idx] if labels is not None else None)
-        epoch, offset = epoch + 1, 0
-
-
-class _CtrlC:
-    """While training, Ctrl-C (SIGINT, also Jupyter's "interrupt kernel") asks to stop after the current step.
-
-    The first press only sets ``requested``; the loop checks it between steps, so a step is
-    never half done. A second press raises KeyboardInterrupt at once (for a step that hangs).
-    Where no handler can be installed (not the main thread), Ctrl-C raises as usual.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _CtrlC:
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.getsignal(signal.SIGINT)
-            if previous is not None:  # None: a handler not set from Python, which could not be put back
-                signal.signal(signal.SIGINT, self._handle)
-                self._previous = previous
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 def train_step(state: TrainState, x0: torch.Tensor, labels: torch.Tensor | None = None) -> float:
@@ -371,38 +357,52 @@ def train_ddpm(
     callback_every: int = 500,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 1000,
+    step_function: Callable[..., float] | None = None,
 ) -> TrainState:
     """Train ``state`` for ``steps`` more optimizer steps (default: up to ``config.train_steps``).
+
+    Each step is ``step_function(state, x0[, labels])``: :func:`train_step` unless given (notebook 4 gives the
+    student's own).
 
     ``images`` (N, 1, 28, 28) in [-1, 1] and, for conditional models, ``labels`` (N,).
     Shows a progress bar and records the loss of every step in ``state.losses``.
     ``callback(state)`` runs every ``callback_every`` steps (e.g. to draw samples);
     with ``checkpoint_path`` the run is saved every ``checkpoint_every`` steps and at the end.
 
-    Pressing Ctrl-C (or "interrupt kernel") stops after the step in progress and keeps everything
-    trained so far; ``state.interrupted`` is then True. The run stays exact: calling ``train_ddpm``
-    again (or resuming the checkpoint) gives the same losses and weights as a run never stopped.
+    Pressing Ctrl-C (or "interrupt kernel") stops after the step in progress and keeps everything trained so
+    far; ``state.interrupted`` is then True. The run stays exact: calling ``train_ddpm`` again (or resuming the
+    checkpoint) gives the same losses and weights as a run never stopped. SIGTERM stops the same way, and
+    then ends the process as SIGTERM asks (unless the caller handles SIGTERM, as the train command does).
     """
     cfg = state.config
     if state.model.is_conditional and labels is None:
         raise ValueError("this model is class-conditional: pass the labels too (train_ddpm(state, images, labels))")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
-        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    if steps is not None:
+        whole_number(steps, "steps", low=0)
     for name, every in (("callback_every", callback_every), ("checkpoint_every", checkpoint_every)):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"{name} must be a whole number >= 1 (steps between calls), got {every!r}")
+        whole_number(every, name, low=1, why=" (steps between calls)")
+    if hasattr(state.model, "training_data"):  # latents and caption attributes, made by its training_data hook
+        images = check_finite(float_images(images, "latents", dims=4), "latents")
+        if labels is None or len(labels) != len(images):
+            raise ValueError("pass the latents and attribute rows that training_data(model, images, labels) returns")
+    else:
+        images = course_images(images, "images")
+        if state.model.is_conditional:
+            labels = check_labels(labels, len(images), state.model.config.num_classes)
     model, device = state.model.train(), torch.device(state.device)
     target = state.step + steps if steps is not None else cfg.train_steps
     generator = state.generator
-    batches = _batches(images, labels if model.is_conditional else None, cfg.batch_size, cfg.seed, state.step)
+    batches = shuffled_batches((images, labels if model.is_conditional else None), cfg.batch_size, seed=cfg.seed,
+                               start_step=state.step)
 
-    state.interrupted = False
+    state.interrupted, state.stopped_by = False, None
     torn = False  # an interrupt raised by code while a step was being applied: that step is half done
+    saved_at = None  # the step the checkpoint file last got
     bar = progress(total=max(target - state.step, 0), desc="training", unit="step")
     start = time.perf_counter()
-    with _CtrlC() as ctrl_c:
+    with StopGuard() as stop:
         try:
-            while state.step < target and not ctrl_c.requested:
+            while state.step < target and not stop.requested:
                 # Drawing t, noise and label dropout moves the generator: remember where this step began,
                 # so an interrupt before the step is applied leaves the run exactly at the step's start.
                 at_step_start = generator.get_state()
@@ -413,7 +413,7 @@ def train_ddpm(
                     y = y.to(device) if y is not None else None
                     for group in state.optimizer.param_groups:
                         group["lr"] = learning_rate(cfg, state.step)
-                    value = train_step(state, x0, y)
+                    value = (step_function or train_step)(state, x0, *(() if y is None else (y,)))
                 except FloatingPointError as err:
                     generator.set_state(at_step_start)
                     state.optimizer.zero_grad(set_to_none=True)
@@ -438,14 +438,16 @@ def train_ddpm(
                     state.seconds += time.perf_counter() - start
                     start = time.perf_counter()
                     save_train_state(state, checkpoint_path)
+                    saved_at = state.step
         except KeyboardInterrupt:
-            state.interrupted = True
+            state.interrupted, state.stopped_by = True, stop.signal_name or "Ctrl-C"
         finally:
             bar.close()
             state.seconds += time.perf_counter() - start
             model.eval()
-        state.interrupted = state.interrupted or (ctrl_c.requested and state.step < target)
-        if checkpoint_path is not None and not torn:
+        if stop.requested and state.step < target:
+            state.interrupted, state.stopped_by = True, stop.signal_name
+        if checkpoint_path is not None and not torn and state.step != saved_at:
             save_train_state(state, checkpoint_path)
     if torn:
         print(
@@ -455,10 +457,12 @@ def train_ddpm(
         )
     elif state.interrupted:
         where = f" (saved to {checkpoint_path})" if checkpoint_path is not None else ""
+        by = "" if state.stopped_by == "Ctrl-C" else f" by {state.stopped_by}"
         print(
-            f"Interrupted: stopped after step {state.step} of {target}, keeping the weights trained so far{where}. "
+            f"Interrupted{by}: stopped after step {state.step} of {target}, keeping the weights trained so far{where}. "
             "Training again continues exactly where it stopped."
         )
+    stop.pass_on()  # a SIGTERM meant for a script or a kernel still ends it, now that the run is saved
     return state
 
 
@@ -488,6 +492,7 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
             "train_seconds": round(state.seconds, 1),
             "device": state.device,
             "parameters": count_parameters(state.model),
+            "threads": torch.get_num_threads(),  # a resume with another count differs in the last bits
             **({"init": state.init} if state.init else {}),
             **(extra or {}),
         },

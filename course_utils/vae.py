@@ -43,14 +43,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoints import StoredConfig, save_checkpoint
-from .env import progress
+from .checkpoints import StoredConfig, save_model
+from .loop import fit, shuffled_batches
+from .validation import check_training_numbers, course_images, whole_number, whole_numbers
 
 
 @dataclass(frozen=True)
 class VAEConfig(StoredConfig):
     channels: tuple[int, int] = (32, 48)  # conv channels at 14×14 and 7×7 pixels
     latent_dim: int = 16  # numbers in z
+
+    def __post_init__(self):
+        whole_numbers(self.channels, "VAEConfig.channels", count=2, example="(32, 48)")
+        whole_number(self.latent_dim, "VAEConfig.latent_dim", low=1)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class VAETrainConfig:
     batch_size: int = 128
     lr: float = 1e-3  # Adam
     seed: int = 0
+
+    def __post_init__(self):
+        check_training_numbers(self)
 
 
 class TinyVAE(nn.Module):
@@ -99,6 +107,7 @@ class TinyVAE(nn.Module):
     @torch.no_grad()
     def generate(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n new digits in one decoder pass: z ~ N(0, I) (drawn on the CPU with ``generator``), then decode."""
+        whole_number(n, "n (digits to generate)", low=1)
         device = next(self.parameters()).device
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         return self.decode(z)
@@ -106,7 +115,7 @@ class TinyVAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Encode and decode real digits with z = μ (no sampling): what the latent code keeps of x."""
-        mu, _ = self.encode(x)
+        mu, _ = self.encode(course_images(x, "digits to reconstruct").to(next(self.parameters()).device))
         return self.decode(mu)
 
 
@@ -142,27 +151,24 @@ def train_vae(images: torch.Tensor, *, config: VAEConfig | None = None, train: V
     ``max_steps`` stops early (the tests use it to replay the start of the shipped run).
     """
     train = train or VAETrainConfig()
+    images = course_images(images, "images")
+    if max_steps is not None:
+        whole_number(max_steps, "max_steps", low=1)
     torch.manual_seed(train.seed)  # the initial weights
     generator = torch.Generator().manual_seed(train.seed)
     model = TinyVAE(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr)
-    steps_per_epoch = len(images) // train.batch_size
-    total = train.epochs * steps_per_epoch if max_steps is None else min(max_steps, train.epochs * steps_per_epoch)
-    losses: list[float] = []
-    model.train()
-    order = torch.empty(0, dtype=torch.long)
-    for step in progress(range(total), desc="VAE", unit="step"):
-        i = step % steps_per_epoch
-        if i == 0:
-            order = torch.randperm(len(images), generator=generator)
-        x = images[order[i * train.batch_size : (i + 1) * train.batch_size]].to(device)
+    total = train.epochs * max(len(images) // train.batch_size, 1)
+    total = total if max_steps is None else min(max_steps, total)
+
+    def loss_of(batch) -> torch.Tensor:  # −ELBO, one ε per digit drawn after the batch's order
+        x = batch[0].to(device)
         eps = torch.randn(len(x), model.config.latent_dim, generator=generator).to(device)
         reconstruction, kl = negative_elbo(model, x, eps)
-        loss = (reconstruction + kl).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        return (reconstruction + kl).mean()
+
+    batches = shuffled_batches((images,), train.batch_size, generator=generator)
+    losses = fit(model, loss_of, batches, steps=total, optimizer=optimizer, desc="VAE")
     return model.eval().requires_grad_(False), losses
 
 
@@ -193,17 +199,9 @@ def train_vae_command(out: Path, device="cpu", seed: int | None = None, epochs: 
     model, losses = train_vae(x_train, train=train, device=device)
     seconds = time.perf_counter() - start
     reconstruction, kl = mean_elbo_terms(model, x_test)
-    save_checkpoint(
-        out,
-        {
-            "kind": "vae",
-            "model_config": model.config.to_dict(),
-            "train": {**asdict(train), "train_seconds": round(seconds, 1), "device": str(device),
-                      "steps_done": len(losses), "test_reconstruction": round(reconstruction, 2),
-                      "test_kl": round(kl, 2)},
-            "losses": torch.tensor(losses, dtype=torch.float32),
-            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-        },
-    )
+    save_model(out, "vae", model, {**asdict(train), "train_seconds": round(seconds, 1), "device": str(device),
+                                   "steps_done": len(losses), "test_reconstruction": round(reconstruction, 2),
+                                   "test_kl": round(kl, 2)},
+               losses=torch.tensor(losses, dtype=torch.float32))
     print(f"saved {out}: test −ELBO {reconstruction + kl:.1f} nats per digit (reconstruction {reconstruction:.1f} "
           f"+ KL {kl:.1f}) after {train.epochs} epochs ({seconds / 60:.1f} min)")

@@ -14,9 +14,11 @@ Sliders that start a sampling run have ``continuous_update=False``, so sampling 
 slider is released, not at every pixel it moves.
 
 Without widgets (ipywidgets not installed, no Jupyter kernel, or ``COURSE_NO_WIDGETS=1``) an
-explorer prints a one-line note saying why and returns one static figure instead, so a notebook
-still runs top to bottom. A front end that cannot draw widgets at all (some editors) shows the
-widget's text form; the render functions still work there.
+explorer prints a one-line note saying why and returns one static figure instead (a
+:class:`course_utils.plotting.ShownFigure`: the picture with its alt text), so a notebook
+still runs top to bottom. Every picture an explorer draws carries alt text that says what it
+shows. A front end that cannot draw widgets at all (some editors) shows the widget's text form;
+the render functions still work there.
 
 Every explorer returns what a notebook should show: put it on the last line of a cell.
 """
@@ -31,7 +33,7 @@ import torch
 from .env import env_flag
 from .forward import q_sample
 from .guidance import ClassifierFreeGuidance
-from .plotting import draw_image, show_images
+from .plotting import ShownFigure, draw_image, show_images
 from .samplers import DDIMSampler, sample
 from .schedules import NoiseSchedule, make_schedule, snr_db
 
@@ -59,13 +61,8 @@ def why_no_widgets() -> str | None:
     return None
 
 
-def widgets_available() -> bool:
-    """True when ipywidgets imports, a Jupyter kernel runs this code and ``COURSE_NO_WIDGETS`` is not set."""
-    return why_no_widgets() is None
-
-
 def _use_static(static: bool | None) -> bool:
-    """``static=None`` decides by :func:`widgets_available`; True/False force a path (tests use False)."""
+    """``static=None`` decides by :func:`why_no_widgets`; True/False force a path (tests use False)."""
     if static is None:
         reason = why_no_widgets()
         if reason is not None:
@@ -74,24 +71,25 @@ def _use_static(static: bool | None) -> bool:
     return static
 
 
-def _static(fig):
-    """Return a figure for the notebook to show once (closed, so pyplot does not show it a second time)."""
-    plt.close(fig)
-    return fig
+def _static(fig, alt: str) -> ShownFigure:
+    """The figure for the notebook to show once, with its alt text (closed, so pyplot does not show it again)."""
+    return ShownFigure(fig, alt)
 
 
-def _explorer(render: Callable[..., plt.Figure], controls: Mapping[str, object]):
-    """A box with ``controls`` above an output area that shows ``render(**values)`` after every change."""
+def _explorer(render: Callable[..., plt.Figure], controls: Mapping[str, object], describe: Callable[..., str]):
+    """A box with ``controls`` above an output area that shows ``render(**values)`` after every change, with
+    ``describe(**values)`` as its alt text (see :func:`course_utils.plotting.show`)."""
     import ipywidgets as widgets
     from IPython.display import display
 
     out = widgets.Output()
 
     def refresh(change=None):
-        fig = render(**{name: control.value for name, control in controls.items()})
+        values = {name: control.value for name, control in controls.items()}
+        fig = render(**values)
         with out:
             out.clear_output(wait=True)
-            display(fig)
+            display(ShownFigure(fig, describe(**values)))
         plt.close(fig)
 
     for control in controls.values():
@@ -149,8 +147,8 @@ def render_forward(
     for ax, (name, schedule) in zip(axes[0], schedules.items()):
         x_t = q_sample(x0, t, schedule, noise)
         abar = schedule.alphas_cumprod[t]
-        draw_image(ax, x_t[0], title=f"{name}, t = {t}\nᾱ_t = {float(abar):.3g}, SNR {float(snr_db(abar)):+.1f} dB",
-                   fontsize=10)
+        draw_image(ax, x_t[0], title=f"{name}, t = {t}\n" + rf"$\bar\alpha_t$ = {float(abar):.3g}, "
+                   f"SNR {float(snr_db(abar)):+.1f} dB", fontsize=10)
         ax.set_axis_off()
     return fig
 
@@ -167,14 +165,18 @@ def forward_process_explorer(image: torch.Tensor, schedules=("linear", "cosine")
     T = next(iter(schedules.values())).num_timesteps
     t = T // 2 if t is None else t
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one ε for every t
+    def describe(t):
+        return (f"The same digit noised to step t = {t} with the {' and the '.join(schedules)} schedule, the same noise "
+                "in each panel; each title gives ᾱ_t and the signal-to-noise ratio in decibels.")
+
     if _use_static(static):
-        return _static(render_forward(x0, t, schedules, noise))
+        return _static(render_forward(x0, t, schedules, noise), describe(t))
     import ipywidgets as widgets
 
     slider = widgets.IntSlider(value=t, min=0, max=T - 1, step=1, description="step t",
                                layout=widgets.Layout(width="420px"))
     # Looked up at call time, so the explorer always draws with the current render_forward.
-    return _explorer(lambda t: render_forward(x0, t, schedules, noise), {"t": slider})
+    return _explorer(lambda t: render_forward(x0, t, schedules, noise), {"t": slider}, describe)
 
 
 # ----------------------------------------------------------------------------- DDIM
@@ -202,8 +204,13 @@ def ddim_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, num_steps
     Returns the widget, or a static figure for the starting values when widgets are off.
     """
     max_steps = min(max_steps, schedule.num_timesteps)
+
+    def describe(num_steps, eta):
+        return (f"{len(noise)} digits sampled with DDIM in {num_steps} steps with η = {eta:.1f}, from the same starting "
+                "noises every time.")
+
     if _use_static(static):
-        return _static(render_ddim(model, schedule, noise, num_steps, eta, seed))
+        return _static(render_ddim(model, schedule, noise, num_steps, eta, seed), describe(num_steps, eta))
     import ipywidgets as widgets
 
     controls = {
@@ -212,7 +219,8 @@ def ddim_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, num_steps
         "eta": widgets.FloatSlider(value=eta, min=0.0, max=1.0, step=0.1, description="η",
                                    continuous_update=False),
     }
-    return _explorer(lambda num_steps, eta: render_ddim(model, schedule, noise, num_steps, eta, seed), controls)
+    return _explorer(lambda num_steps, eta: render_ddim(model, schedule, noise, num_steps, eta, seed), controls,
+                     describe)
 
 
 # ----------------------------------------------------------------------------- guidance
@@ -242,8 +250,13 @@ def guidance_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, digit
     ``model`` is a class-conditional eps-model; ``num_steps`` DDIM steps (η = 0) per picture.
     Returns the widget, or a static figure for the starting values when widgets are off.
     """
+    def describe(digit, guidance_scale):
+        return (f"{len(noise)} samples asked to be the digit {int(digit)}, with classifier-free guidance scale "
+                f"w = {guidance_scale:.1f}, from the same starting noises every time.")
+
     if _use_static(static):
-        return _static(render_guidance(model, schedule, noise, digit, guidance_scale, num_steps))
+        return _static(render_guidance(model, schedule, noise, digit, guidance_scale, num_steps),
+                       describe(digit, guidance_scale))
     import ipywidgets as widgets
 
     controls = {
@@ -252,14 +265,14 @@ def guidance_explorer(model, schedule: NoiseSchedule, noise: torch.Tensor, digit
                                      continuous_update=False),
     }
     return _explorer(
-        lambda digit, guidance_scale: render_guidance(model, schedule, noise, digit, guidance_scale, num_steps), controls
+        lambda digit, guidance_scale: render_guidance(model, schedule, noise, digit, guidance_scale, num_steps), controls,
+        describe,
     )
 
 
 __all__: Sequence[str] = [
     "NO_WIDGETS_ENV_VAR",
     "why_no_widgets",
-    "widgets_available",
     "render_forward",
     "forward_process_explorer",
     "render_ddim",

@@ -3,9 +3,12 @@
 Each of those modules holds, per exercise of its notebook:
 
 - WRONG: plausible wrong answers written the way a student would, each with words its hint must contain;
+- NEARLY_RIGHT (optional): answers right on ordinary inputs and wrong on an edge case (an identical pair, a
+  singular covariance, t at an end, float32 rounding), each with its hint's words and, as a third element,
+  "the cells below break" when the cells after the check would print NaN, raise or print a wrong verdict with it;
 - CORRECT: right answers in several styles, which must pass and be handed back unchanged;
-- LATER: what the cells after the check do with the name (call it like they do), which must run with
-  whatever the check returned, whatever the student wrote;
+- LATER: what the cells after the check do with the name (called as they call it, on the edges they meet, printing
+  what they print), which must run with whatever the check returned, whatever the student wrote;
 - FRAGMENTS: the pieces of the formula the exercise asks for, which no hint may contain.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Callable
 
 from course_utils import checks
@@ -84,8 +88,24 @@ def assert_table_is_complete(module_globals: dict, notebook: str) -> None:
 
 
 def cases(table: dict) -> list[tuple]:
-    """Flatten {exercise_id: [(fn, words), ...]} into pytest parameters."""
-    return [(exercise_id, *entry) for exercise_id, entries in table.items() for entry in entries]
+    """Flatten {exercise_id: [(fn, words[, note]), ...]} into pytest parameters (exercise_id, fn, words)."""
+    return [(exercise_id, *entry[:2]) for exercise_id, entries in table.items() for entry in entries]
+
+
+def run_later(later: Callable, fn: Callable) -> str:
+    """What the cells after the check print when they use ``fn``; an exception they raise becomes the last line."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            later(fn)
+        except Exception as err:  # noqa: BLE001 - any exception is a broken cell
+            print(f"a cell below raised {type(err).__name__}: {err}")
+    return out.getvalue()
+
+
+def broken(printed: str) -> bool:
+    """A NaN, an infinity, an exception or a False verdict in what the cells below printed."""
+    return bool(re.search(r"\bnan\b|\binf\b|a cell below raised|: False\b", printed, re.IGNORECASE))
 
 
 def ids(table: dict) -> list[str]:

@@ -28,7 +28,9 @@ def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
     bench.write_csv(rows, tmp_path / "bench.csv")
     with open(tmp_path / "bench.csv", encoding="utf-8") as f:
         table = list(csv.reader(f))
-    assert table[0] == bench.HEADER and len(table) == 3
+    assert table[0] == bench.CSV_HEADER and len(table) == 3
+    assert float(table[1][bench.CSV_HEADER.index("digit-FID")]) == row.digit_fid  # numbers, each in its own column
+    assert bench.read_csv(tmp_path / "bench.csv") == rows
 
 
 @pytest.mark.slow  # samples or classifies thousands of images
@@ -62,8 +64,58 @@ def test_rows_are_parsed_and_bad_ones_explained():
             bench.parse_row(bad)
 
 
+def test_flow_rows_name_their_network_calls_and_run_on_the_flow_model(tmp_path, monkeypatch):
+    """Notebook 9 reads the flow model's rows from bench.csv: model "flow", steps = network calls (Heun-9: 5 steps)."""
+    from course_utils.model import TinyUNet, UNetConfig
+
+    assert bench.parse_row("Euler-10") == ("Euler", 10) and bench.parse_row("Heun-9") == ("Heun", 9)
+    assert bench.make_sampler("Heun", 9).network_calls == 9 and bench.make_sampler("Euler", 10).network_calls == 10
+    with pytest.raises(ValueError, match="odd"):
+        bench.parse_row("Heun-10")
+    config = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, continuous_time=True)
+    loaded = []
+    monkeypatch.setattr(bench, "load_flow", lambda name, device: loaded.append(name) or TinyUNet(config).eval())
+    rows = bench.run_benchmark(8, which="flow", flow_rows=[("Euler", 2), ("Heun", 3)], batch_size=8, device="cpu")
+    assert loaded == ["flow"] and [(r.model, r.sampler, r.steps, r.guidance) for r in rows] == [
+        ("flow", "Euler", 2, "—"), ("flow", "Heun", 3, "—")]
+    bench.write_csv(rows, tmp_path / "bench.csv")
+    assert [r for r in bench.read_csv(tmp_path / "bench.csv") if r.model in ("uncond", "flow")] == rows
+    assert bench.run_benchmark(8, which="all", unconditional_rows=[], conditional_rows=[], flow_rows=[]) == []
+
+
+def test_a_model_asked_for_by_name_must_be_there(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("ran the benchmark"))
+    with pytest.raises(SystemExit):
+        bench.main(["--models", "flow"])
+    assert "flow.pt is missing; train it with `python -m course_utils.recipes flow`" in capsys.readouterr().err
+
+
+def test_each_model_gets_the_rows_of_its_kind(monkeypatch, capsys):
+    given = {}
+
+    def fake_run(n, **options):
+        given.update(options)
+        raise KeyboardInterrupt  # stop before the floor is measured
+
+    monkeypatch.setattr(bench, "run_benchmark", fake_run)
+    with pytest.raises(SystemExit):
+        bench.main(["--rows", "DDIM-50", "Euler-10", "--device", "cpu"])
+    assert given["unconditional_rows"] == given["conditional_rows"] == [("DDIM", 50)]
+    assert given["flow_rows"] == [("Euler", 10)]
+    with pytest.raises(SystemExit):
+        bench.main(["--device", "cpu"])
+    assert given["unconditional_rows"] is given["conditional_rows"] is given["flow_rows"] is None  # the defaults
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--models", "uncond", "--rows", "Euler-10"], "leave Euler out, or give --models flow"),
+    (["--models", "flow", "--rows", "DDIM-50"], "leave DDIM out, or give --models uncond or cond"),
+    (["--models", "flow", "--scales", "1"], "cannot be used with --models flow"),
+    (["--models", "flow", "--eta", "1"], "none of the --rows is a DDIM row"),
+    (["--rows", "Heun-10"], "odd"),
     (["--rows", "DDIM-2000"], "1 <= steps <= 1000"),
+    (["--rows", "PNDM-20"], "names no sampler"),
     (["--models", "uncond", "--scales", "1"], "cannot be used with --models uncond"),
     (["--models", "cond", "--scales", "-1"], "finite and >= 0"),
     (["--models", "cond", "--scales", "nan"], "finite and >= 0"),
@@ -88,6 +140,5 @@ def test_the_model_card_and_the_csv_hold_the_shipped_benchmark():
     assert "\n".join(table) in (data_dir() / "MODEL_CARD.md").read_text(encoding="utf-8"), (
         "data/MODEL_CARD.md's benchmark table differs from data/bench.md: paste the new table into the card"
     )
-    with open(data_dir() / "bench.csv", encoding="utf-8", newline="") as f:
-        rows = [[row[column] for column in bench.HEADER] for row in csv.DictReader(f)]
-    assert [f"| {' | '.join(row)} |" for row in rows] == table[2:]
+    rows = bench.read_csv(data_dir() / "bench.csv")
+    assert [f"| {' | '.join(row.cells())} |" for row in rows] == table[2:]

@@ -16,6 +16,9 @@ Playwright for Python drives Debian's Chromium through three front ends:
   shared with tests/test_widgets_ipywidgets7.py).
 * `make lab`: its JupyterLab opens without the "Would you like to get notified about official
   Jupyter news?" popup, which would cover the explorers (the Makefile explains how).
+* Offline: notebook 5's animation with every request to another host refused, as on a laptop without a
+  network. Its buttons are drawn inline (course_utils.plotting.offline_controls), so ▶ must show an icon,
+  play the frames, and the picture must carry its alt text.
 
 Screenshots and server logs go to test-artifacts/.
 
@@ -99,8 +102,9 @@ for name in ("COURSE_QUICK", "CI", "TQDM_DISABLE"):  # each hides the course's p
     os.environ.pop(name, None)
 run = sample(model, DDIMSampler(schedule, num_steps=5), noise=noise, return_trajectory=True, desc="browser check")""",
     "animation": """\
-frames = [torch.cat([x_t, x0]) for x_t, x0 in zip(run.trajectory, run.pred_x0)]  # as notebook 5 animates a run
-animate_frames(frames, titles=[f"step {i}" for i in range(len(frames))], nrow=4, interval=200)""",
+frames = [torch.cat([x_t, x0]) for x_t, x0 in zip(run.trajectory, run.x0_hat)]  # as notebook 5 animates a run
+animate_frames(frames, titles=[f"step {i}" for i in range(len(frames))], nrow=4, interval=200,
+               alt="a short sampling run: x_t above the predicted x0, step by step")""",
 }
 
 
@@ -425,6 +429,62 @@ def test_explorers_animation_and_progress_bar_in_jupyterlab(chromium, jupyterlab
         raise
     finally:
         page.close()
+
+
+ANIMATION_NOTEBOOK = ARTIFACTS / "browser_animation.ipynb"
+ANIMATION_CELL = """\
+import torch
+
+from course_utils.plotting import animate_frames
+
+frames = [torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(i)) * 2 - 1 for i in range(6)]
+animate_frames(frames, titles=[f"frame {i}" for i in range(6)], nrow=4, interval=200,
+               alt="six frames of random static, for the offline check of the player's buttons")"""
+
+
+def test_animation_buttons_work_with_the_network_off(chromium, jupyterlab):
+    import nbformat
+
+    url, token = jupyterlab
+    kernelspec = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(ANIMATION_CELL)],
+                                            metadata={"kernelspec": kernelspec}), str(ANIMATION_NOTEBOOK))
+    refused = []
+
+    def only_this_machine(route):  # the network is off: only the local Jupyter server answers
+        host = route.request.url.split("/")[2].split(":")[0] if "://" in route.request.url else ""
+        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context.route("**/*", only_this_machine)
+    page = context.new_page()
+    page.set_default_timeout(2 * MINUTE)
+    try:
+        page.goto(f"{url}/lab/workspaces/offline/tree/{ANIMATION_NOTEBOOK.relative_to(ROOT).as_posix()}?token={token}")
+        _run_all_in_jupyterlab(page)
+        cell = page.locator(JUPYTERLAB.cell).first
+        play = cell.locator("button[title='Play']").first
+        play.wait_for(timeout=5 * MINUTE)
+        icon = play.locator("svg").first.bounding_box()
+        assert icon and icon["width"] > 4 and icon["height"] > 4, f"the ▶ button shows no icon offline: {icon}"
+        frame = cell.locator("img[id^='_anim_img']").first
+        assert "offline check" in (frame.get_attribute("alt") or ""), "the animation has no alt text"
+        before = frame.get_attribute("src") or ""
+        cell.screenshot(path=str(ARTIFACTS / "browser_offline_animation_before.png"))
+        play.click()
+        after = _wait_until_src_changes(page, cell, "img[id^='_anim_img']", before)
+        assert after.startswith("data:image/png") and after != before
+        cell.screenshot(path=str(ARTIFACTS / "browser_offline_animation_after.png"))
+        assert not [u for u in refused if "font-awesome" in u or "bootstrapcdn" in u], refused
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "browser_offline_failure.png"))
+        raise
+    finally:
+        context.close()
 
 
 # ----------------------------------------------------------------------------- classic Notebook 6, ipywidgets 7

@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 from course_tools import notebooks
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.instructor]  # needs the instructor's files
 
 # notebook, {function: wrong body}, the last cell to run, {exercise id: words its hint must contain}
 SCENARIOS = {
@@ -35,6 +35,14 @@ SCENARIOS = {
          "frechet_distance": "from course_utils.metrics import frechet_distance as reference\n"
                              "    return torch.tensor(reference(mu1, cov1, mu2, cov2))"},
         21, {"nb08.gaussian_stats": "float64", "nb08.frechet_distance": "Python float"}),
+    "nb08 matrix roots of unclamped eigenvalues (cell 21 printed nan)": (
+        "08_measuring_what_we_made",
+        {"frechet_distance": "def root(m):\n        values, vectors = torch.linalg.eigh(m)\n"
+                             "        return (vectors * values.sqrt()) @ vectors.T\n\n"
+                             "    r = root(cov1.double())\n"
+                             "    d2 = (mu1 - mu2).pow(2).sum() + torch.trace(cov1 + cov2 - 2 * root(r @ cov2.double() @ r))\n"
+                             "    return float(d2.clamp(min=0))"},
+        21, {"nb08.frechet_distance": "negative eigenvalues"}),
 }
 
 
@@ -69,3 +77,6 @@ def test_a_formerly_passing_wrong_answer_fails_its_check_and_the_cells_below_sti
         line = next(line for line in text.splitlines() if line.startswith(f"✗ NOT YET [{exercise_id}]:"))
         hint = text[text.index(line):].split("\n   →")[0]
         assert words in hint, hint
+    below = "\n".join("".join(o.get("text", "")) for c in executed["cells"] if c["cell_type"] == "code"
+                      and "= check_" not in "".join(c["source"]) for o in c["outputs"])
+    assert not re.search(r"\bnan\b|\binf\b", below, re.IGNORECASE), below  # the cells below print numbers

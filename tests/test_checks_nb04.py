@@ -16,9 +16,11 @@ def _net():
     return TinyUNet(UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False))
 
 
-def _later_loss(eps_prediction_loss):  # cells 16 and 44
+def _later_loss(eps_prediction_loss):  # cells 16 and 47
     net = _net()
-    x0, t, noise = torch.rand(4, 1, 28, 28) * 2 - 1, torch.randint(0, 1000, (4,)), torch.randn(4, 1, 28, 28)
+    g = torch.Generator().manual_seed(0)
+    x0, t = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1, torch.randint(0, 1000, (4,), generator=g)
+    noise = torch.randn(4, 1, 28, 28, generator=g)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
     loss = eps_prediction_loss(net, x0, t, noise, _schedule)
     print(f"{loss.item():.3f}")
@@ -26,17 +28,60 @@ def _later_loss(eps_prediction_loss):  # cells 16 and 44
     loss.backward()
     optimizer.step()
     with torch.no_grad():
-        eps_prediction_loss(net, x0, torch.full((4,), 500), noise, _schedule).item()
+        print(f"{eps_prediction_loss(net, x0, torch.full((4,), 500), noise, _schedule).item():.3f}")
 
 
 def _later_ema(ema_step):  # cell 23
-    average, trace = torch.tensor(0.0), []
-    for v in torch.randn(20):
-        average = ema_step(average, v, 0.9)
-        trace.append(average.item())
+    signal = (torch.arange(200) >= 50).float() + 0.3 * torch.randn(200, generator=torch.Generator().manual_seed(1))
+    for decay in (0.9, 0.99):
+        average, trace = torch.tensor(0.0), []
+        for v in signal:
+            average = ema_step(average, v, decay)
+            trace.append(average.item())
+        print(f"decay {decay}: the average ends at {trace[-1]:.3f}")
 
 
-LATER = {"nb04.eps_prediction_loss": _later_loss, "nb04.ema_step": _later_ema}
+def _later_train(train_step):  # the live run: train_ddpm with the student's step, a few steps
+    from course_utils.data import mnist_subset
+    from course_utils.training import TrainConfig, new_train_state, train_ddpm
+
+    config = TrainConfig(model=UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4,
+                                          attention=False), batch_size=4, train_steps=3)
+    state = train_ddpm(new_train_state(config), mnist_subset("train", 16, seed=0)[0], step_function=train_step)
+    assert state.step == 3 and len(state.losses) == 3
+
+
+LATER = {"nb04.eps_prediction_loss": _later_loss, "nb04.ema_step": _later_ema, "nb04.train_step": _later_train}
+
+
+def _step(state, x0, *, zero=True, clip=True, ema=True, ema_first=False, order=("t", "noise"), t_low=0,
+          own_noise=False, item=True, backward=True, target="noise"):
+    """A student's train_step in the style the notebook asks for, with one switch per slip."""
+    from course_utils.training import training_loss
+
+    draws = {}
+    for what in order:
+        if what == "t":
+            draws["t"] = torch.randint(t_low, state.schedule.num_timesteps, (x0.shape[0],), generator=state.generator)
+        else:
+            draws["noise"] = torch.randn_like(x0) if own_noise else torch.randn(x0.shape, generator=state.generator)
+    t, noise = draws["t"], draws["noise"]
+    if target == "noise":
+        loss = training_loss(state.config, state.model, x0, t, noise, schedule=state.schedule)
+    else:
+        loss = F.mse_loss(state.model(_x_t(x0, t, noise, state.schedule), t), x0)
+    if zero:
+        state.optimizer.zero_grad()
+    if backward:
+        loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), state.config.grad_clip)
+    if ema and ema_first:
+        state.ema.update(state.model)
+    state.optimizer.step()
+    if ema and not ema_first:
+        state.ema.update(state.model)
+    return loss.item() if item else loss
 
 
 def _x_t(x0, t, noise, s):
@@ -54,7 +99,6 @@ def _no_grad_loss(model, x0, t, noise, s):
 
 WRONG = {
     "nb04.eps_prediction_loss": [
-        (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).item(), "calls `loss.backward()`"),  # formerly passed
         (lambda m, x0, t, noise, s: float(_mse(m, x0, t, noise, s).detach()), "calls `loss.backward()`"),
         (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).detach(), "not connected to the network"),
         (_no_grad_loss, "not connected to the network"),
@@ -84,6 +128,24 @@ WRONG = {
         (lambda average, value, decay: (decay * average + (1 - decay) * value).tolist(), "expected a torch.Tensor"),
         (lambda average, value, decay: decay * average - (1 - decay) * value, "subtracting"),
     ],
+    "nb04.train_step": [
+        (lambda state, x0: _step(state, x0, zero=False), "*adds* new gradients"),
+        (lambda state, x0: _step(state, x0, ema_first=True), "update the EMA last"),
+        (lambda state, x0: _step(state, x0, ema=False), "never moves"),
+        (lambda state, x0: _step(state, x0, t_low=1), "from 0 to T - 1"),
+        (lambda state, x0: _step(state, x0, order=("noise", "t")), "wrong order"),
+        (lambda state, x0: _step(state, x0, clip=False), "not clipped"),
+        (lambda state, x0: _step(state, x0, own_noise=True), "generator=state.generator"),
+        (lambda state, x0: _step(state, x0, target="x0"), "predicts the noise"),
+        (lambda state, x0: _step(state, x0, item=False), "Python number"),
+    ],
+}
+
+# Right on ordinary inputs, wrong on an edge case. A third element says the cells below break with it.
+NEARLY_RIGHT = {
+    "nb04.eps_prediction_loss": [  # formerly passed: the right number, but training cannot back-propagate it
+        (lambda m, x0, t, noise, s: _mse(m, x0, t, noise, s).item(), "calls `loss.backward()`", "the cells below break"),
+    ],
 }
 
 CORRECT = {
@@ -98,6 +160,10 @@ CORRECT = {
         lambda average, value, decay: torch.lerp(value, average, decay),
         lambda average, value, decay: average + (1 - decay) * (value - average),
     ],
+    "nb04.train_step": [
+        _step,
+        lambda state, x0: __import__("course_utils.training", fromlist=["train_step"]).train_step(state, x0),
+    ],
 }
 
 FRAGMENTS = {
@@ -105,6 +171,8 @@ FRAGMENTS = {
                                  "(ε − ε_θ(x_t, t))²", "mse_loss(model(q_sample("],
     "nb04.ema_step": ["decay · average + (1 − decay) · value", "decay * average + (1 - decay) * value",
                       "d·a + (1 − d)·v", "decay*a + (1-decay)*v"],
+    "nb04.train_step": ["optimizer.zero_grad()", "clip_grad_norm_(", "ema.update(state.model)", "torch.randint(0,",
+                        "loss.backward()"],
 }
 
 

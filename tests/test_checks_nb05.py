@@ -13,15 +13,18 @@ _S = schedules.make_schedule("linear", 1000)
 def _later_posterior_variance(posterior_variance):  # cell 11
     beta_tilde = posterior_variance(_S.betas)
     assert (beta_tilde - _S.posterior_variance).abs().max() < 1e-6
-    print(f"{beta_tilde[10].sqrt():.4f}", beta_tilde.sqrt().shape)
+    for t in [0, 1, 10, 100, 999]:
+        print(f"t = {t:3d}: sqrt(beta~_t) = {beta_tilde[t].sqrt():.4f}")
 
 
-def _later_ddpm_step(ddpm_step):  # cell 17: the sampling loop, t a Python int, zeros at t = 0
-    x = torch.randn(2, 1, 28, 28)
-    for t in (999, 500, 1, 0):
-        z = torch.randn_like(x) if t > 0 else torch.zeros_like(x)
-        x = ddpm_step(x, t, torch.randn_like(x), _S, z)
+def _later_ddpm_step(ddpm_step):  # cell 17: the sampling loop, t a Python int from 999 down to 0, zeros at t = 0
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 1, 28, 28, generator=g)
+    for t in (999, 998, 500, 2, 1, 0):
+        z = torch.randn(x.shape, generator=g) if t > 0 else torch.zeros_like(x)
+        x = ddpm_step(x, t, 0.5 * x, _S, z)
     assert x.shape == (2, 1, 28, 28) and torch.isfinite(x).all()
+    print(f"last step's result: mean {x.mean():.3f}, std {x.std():.3f}")
 
 
 LATER = {"nb05.posterior_variance": _later_posterior_variance, "nb05.ddpm_step": _later_ddpm_step}

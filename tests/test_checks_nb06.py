@@ -13,25 +13,33 @@ from course_utils.checks import EXERCISES
 _S = schedules.make_schedule("linear", 1000)
 
 
-def _later_sigma(ddim_sigma):  # cell 11
+def _later_sigma(ddim_sigma):  # cell 11: every t, ᾱ_prev = 1 at t = 0
     abar = _S.alphas_cumprod
     abar_prev_all = torch.cat([torch.ones(1), abar[:-1]])
-    sigma_sq = torch.stack([ddim_sigma(abar[t], abar_prev_all[t], 1.0) ** 2 for t in range(0, 1000, 50)])
-    assert (sigma_sq - _S.posterior_variance[::50]).abs().max() < 1e-4
+    sigma_sq = torch.stack([ddim_sigma(abar[t], abar_prev_all[t], 1.0) ** 2 for t in range(1000)])
+    assert (sigma_sq - _S.posterior_variance).abs().max() < 1e-4
+    print(f"σ(η=1)² − β̃_t below 1e-6 for every t: {bool((sigma_sq - _S.posterior_variance).abs().max() < 1e-6)}")
 
 
-def _later_step(ddim_step):  # cell 19: deterministic DDIM by hand, ᾱ_prev = 1 at the end
-    x, one = torch.randn(2, 1, 28, 28), torch.ones(())
-    for t, t_prev in ((999, 499), (499, -1)):
+def _later_step(ddim_step):  # cell 19: deterministic DDIM by hand, ᾱ_prev = 1 at the end, against the library's
+    g = torch.Generator().manual_seed(6)
+    x, one = torch.randn(2, 1, 28, 28, generator=g), torch.ones(())
+    reference = x
+    for t, t_prev in ((999, 899), (899, 499), (499, -1)):
         abar_prev = _S.alphas_cumprod[t_prev] if t_prev >= 0 else one
-        x = ddim_step(x, torch.randn_like(x), _S.alphas_cumprod[t], abar_prev, 0.0, torch.zeros_like(x))
+        eps = 0.5 * x
+        x = ddim_step(x, eps, _S.alphas_cumprod[t], abar_prev, 0.0, torch.zeros_like(x))
+        reference = samplers.ddim_step(reference, 0.5 * reference, _S.alphas_cumprod[t], abar_prev, 0.0, torch.zeros_like(x))
     assert torch.isfinite(x).all()
+    print(f"largest difference from the course's DDIM below 1e-4: {bool((x - reference).abs().max() < 1e-4)}")
 
 
-def _later_slerp(slerp):  # cell 42
-    z0, z1 = torch.randn(3, 1, 28, 28), torch.randn(3, 1, 28, 28)
-    lengths = [slerp(z0, z1, a).flatten(1).norm(dim=1).mean().item() for a in torch.linspace(0, 1, 5).tolist()]
+def _later_slerp(slerp):  # cell 44
+    g = torch.Generator().manual_seed(4)
+    z0, z1 = torch.randn(3, 1, 28, 28, generator=g), torch.randn(3, 1, 28, 28, generator=g)
+    lengths = [slerp(z0, z1, a).flatten(1).norm(dim=1).mean().item() for a in torch.linspace(0, 1, 9).tolist()]
     assert all(math.isfinite(v) for v in lengths)
+    print(f"slerp: length at α = 0.5 is {lengths[4]:.1f}")
 
 
 def _later_second_order(second_order_x0):  # the cells below: D from two predictions, shaped like them
@@ -84,7 +92,6 @@ def _whole(a, b, w):
 
 WRONG = {
     "nb06.ddim_sigma": [
-        (lambda at, ap, eta: eta * math.sqrt((1 - ap) / (1 - at)) * math.sqrt(1 - at / ap), "must be a tensor"),  # formerly passed
         (lambda at, ap, eta: 0.0 if eta == 0 else good_ddim_sigma(at, ap, eta), "also for η = 0"),
         (lambda at, ap, eta: _var(at, ap, eta), "That is σ²"),
         (lambda at, ap, eta: _var(at, ap, 1.0).sqrt(), "η is missing"),
@@ -94,7 +101,7 @@ WRONG = {
         (lambda at, ap, eta: eta * ((1 - ap) / (1 - at) * (1 - ap / at)).abs().sqrt(), "second root the ratio is upside down"),
         (lambda at, ap, eta: eta * (1 - at / ap).sqrt(), "One of the two factors is missing"),
         (lambda at, ap, eta: eta**2 * ((1 - ap) / (1 - at) * (1 - at / ap)).sqrt(), "not to η²"),
-        (lambda at, ap, eta: torch.tensor(0.5), "must equal the DDPM posterior variance"),  # generic, but says where to look
+        (lambda at, ap, eta: torch.tensor(0.5), "η = 0 must give σ = 0"),  # generic, but says where to look
     ],
     "nb06.ddim_step": [
         (lambda x, e, a, ap, eta, z: ap.sqrt() * _x0(x, e, a) + (1 - ap).sqrt() * e, "Right for η = 0 only"),
@@ -144,14 +151,42 @@ WRONG["nb06.second_order_x0"] = [
 ]
 
 # Wrong answers that match no known mistake: their hint is the exercise's generic one, which still says where to look.
-GENERIC = {"must equal the DDPM posterior variance"}
+GENERIC = {"η = 0 must give σ = 0"}
+
+
+def _slerp_with_limit(z0, z1, alpha):  # the θ → 0 limit where θ is (almost) 0
+    theta = _theta(z0, z1)
+    return torch.where(theta < 1e-4, (1 - alpha) * z0 + alpha * z1, _mix(z0, z1, alpha, theta))
+
+
+def _slerp_unclamped_with_limit(z0, z1, alpha):
+    theta = _cos(z0, z1).acos()  # NaN when rounding puts the cosine above 1
+    return torch.where(theta < 1e-4, (1 - alpha) * z0 + alpha * z1, _mix(z0, z1, alpha, theta))
+
+
+def _slerp_small_sin_fallback(z0, z1, alpha):  # no clamp needed: a NaN angle fails the test and takes the line
+    theta = _cos(z0, z1).acos()
+    return torch.where(theta.sin() > 1e-6, _mix(z0, z1, alpha, theta), (1 - alpha) * z0 + alpha * z1)
+
+
+# Right on ordinary inputs, wrong on an edge case. A third element says the cells below break with it.
+NEARLY_RIGHT = {
+    "nb06.ddim_sigma": [  # formerly passed: the right numbers as Python floats, which the cell below cannot stack
+        (lambda at, ap, eta: eta * math.sqrt((1 - ap) / (1 - at)) * math.sqrt(1 - at / ap), "must be a tensor",
+         "the cells below break"),
+    ],
+    "nb06.slerp": [
+        (lambda z0, z1, alpha: _mix(z0, z1, alpha, _theta(z0, z1)), "tend to as θ → 0"),  # formerly the solution itself
+        (lambda z0, z1, alpha: _mix(z0, z1, alpha, _cos(z0, z1).acos()), "tend to as θ → 0"),  # formerly passed: no clamp
+        (_slerp_unclamped_with_limit, "clamp the cosine"),
+    ],
+}
 
 CORRECT = {
     "nb06.ddim_sigma": [good_ddim_sigma, lambda at, ap, eta: eta * torch.sqrt((1 - ap) / (1 - at)) * torch.sqrt(1 - at / ap)],
     "nb06.ddim_step": [lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z),
                        lambda x, e, a, ap, eta, z: samplers.ddim_step(x, e, a, ap, eta, z)],
-    "nb06.slerp": [lambda z0, z1, alpha: _mix(z0, z1, alpha, _theta(z0, z1)),
-                   lambda z0, z1, alpha: samplers.slerp(z0, z1, alpha)],
+    "nb06.slerp": [_slerp_with_limit, _slerp_small_sin_fallback, lambda z0, z1, alpha: samplers.slerp(z0, z1, alpha)],
     "nb06.second_order_x0": [lambda x0, x0p, h, hp: x0 + h / (2 * hp) * (x0 - x0p),
                              lambda x0, x0p, h, hp: (1 + h / (2 * hp)) * x0 - h / (2 * hp) * x0p],
 }

@@ -10,20 +10,27 @@ _S = schedules.make_schedule("linear", 1000)
 
 
 def _later_guided(guided_eps):  # cell 14
-    c, u = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28)
-    assert (guided_eps(c, u, 3.0) - guidance.guided_eps(c, u, 3.0)).abs().max() < 1e-5
+    g = torch.Generator().manual_seed(1)
+    c, u = torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
+    print(f"largest difference between the two below 1e-5: {bool((guided_eps(c, u, 3.0) - guidance.guided_eps(c, u, 3.0)).abs().max() < 1e-5)}")
 
 
-def _later_classifier(classifier_guided_eps):  # cell 37: ClassifierGuidance calls formula(eps, grad, t, schedule, s)
-    eps, grad, t = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28), torch.full((4,), 700)
-    for s in (0.0, 1.0, 10.0):
-        assert classifier_guided_eps(eps, grad, t, _S, s).shape == eps.shape
+def _later_classifier(classifier_guided_eps):  # cell 47: ClassifierGuidance calls formula(eps, grad, t, schedule, s)
+    g = torch.Generator().manual_seed(5)
+    eps, grad = torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
+    for s in (0.0, 1.0, 3.0, 10.0):
+        for t in (torch.full((4,), 999), torch.tensor([0, 1, 500, 999])):
+            out = classifier_guided_eps(eps, grad, t, _S, s)
+            assert out.shape == eps.shape and torch.isfinite(out).all()
+        print(f"s = {s}: mean |ε̂ − ε| = {(out - eps).abs().mean():.4f}")
 
 
-def _later_merge(inpaint_merge):  # cell 45: inpaint(..., merge=inpaint_merge) with one (1, 1, 28, 28) mask
-    known, generated, mask = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28), inpainting.half_mask("bottom")
+def _later_merge(inpaint_merge):  # cell 55: inpaint(..., merge=inpaint_merge) with one (1, 1, 28, 28) mask
+    g = torch.Generator().manual_seed(7)
+    known, generated = torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
+    mask = inpainting.half_mask("bottom")
     merged = inpaint_merge(generated, known, mask)
-    assert torch.equal(merged * mask, known * mask)
+    print("known half unchanged:", torch.equal(merged * mask, known * mask))
 
 
 LATER = {"nb07.guided_eps": _later_guided, "nb07.classifier_guided_eps": _later_classifier,
@@ -67,6 +74,13 @@ WRONG = {
         (lambda x, k, m: (1 - m) * x, "must come from x_known_t"),
         (lambda x, k, m: (x + k) / 2, "Do not average"),
         (lambda x, k, m: x, "the argument `x` itself"),
+    ],
+}
+
+# Right on ordinary inputs, wrong on an edge case. A third element says the cells below break with it.
+NEARLY_RIGHT = {
+    "nb07.inpaint_merge": [  # the right values to rounding, but the known pixels are no longer exactly the known image
+        (lambda x, k, m: x + m * (k - x), "bit for bit", "the cells below break"),
     ],
 }
 

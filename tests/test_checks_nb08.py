@@ -8,21 +8,34 @@ import torch
 from course_utils import metrics
 from course_utils.checks import EXERCISES
 
-_features_a = torch.randn(200, 16) * 2 + 1  # float32, as classify() gives them
-_features_b = torch.randn(200, 16) * 2
+
+def _classifier_like(seed: int, n: int, d: int = 16, dead: int = 8) -> torch.Tensor:
+    """float32 features like the classifier's (cell 13 prints 65% exact zeros): correlated ReLU outputs, some
+    features 0 for every digit."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.relu(torch.randn(n, d, generator=g) @ torch.randn(d, d, generator=g) * 0.5 + 0.3)
+    f[:, torch.randperm(d, generator=torch.Generator().manual_seed(99))[:dead]] = 0  # the same dead features in both sets
+    return f.float()
+
+
+_features_a, _features_b = _classifier_like(1, 200), _classifier_like(2, 200)
 
 
 def _later_stats(gaussian_stats):  # cell 21, with the course's frechet_distance
     mu, cov = gaussian_stats(_features_a)
     assert mu.dtype == cov.dtype == torch.float64
-    print(f"{metrics.frechet_distance(mu, cov, *gaussian_stats(_features_b)):.2f}")
+    print(f"digit-FID: {metrics.frechet_distance(mu, cov, *gaussian_stats(_features_b)):.2f}")
 
 
-def _later_fd(frechet_distance):  # cells 21 and 26: feature_fid, printed and collected as numbers
-    floors = {n: frechet_distance(*metrics.gaussian_stats(_features_a[:n]), *metrics.gaussian_stats(_features_b[:n]))
-              for n in (50, 200)}
+def _later_fd(frechet_distance):  # cells 21 and 26: feature_fid, printed; floors with fewer samples than features
+    def feature_fid(a, b):
+        return frechet_distance(*metrics.gaussian_stats(a), *metrics.gaussian_stats(b))
+
+    print(f"digit-FID, 200 vs 200: {feature_fid(_features_a, _features_b):.2f}")
+    floors = {n: feature_fid(_features_a[:n], _features_b[:n]) for n in (8, 12, 50, 200)}
     assert all(isinstance(v, float) for v in floors.values())
-    print(f"{floors[200]:.2f}", min(floors.values()))
+    for n, value in floors.items():
+        print(f"N = {n:5d}: real-vs-real digit-FID {value:6.2f}")
 
 
 LATER = {"nb08.gaussian_stats": _later_stats, "nb08.frechet_distance": _later_fd}
@@ -42,10 +55,16 @@ def _root(m):
     return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
 
 
-def _fd(mu1, cov1, mu2, cov2, cross=None, sign=-2.0):
-    r = _root(cov1)
-    cross = _root(r @ cov2 @ r) if cross is None else cross
-    return float((mu1 - mu2).pow(2).sum() + torch.trace(cov1 + cov2 + sign * cross))
+def _fd(mu1, cov1, mu2, cov2, cross=None, sign=-2.0, root=_root, at_least_0=True):
+    r = root(cov1)
+    cross = root(r @ cov2 @ r) if cross is None else cross
+    d2 = float((mu1 - mu2).pow(2).sum() + torch.trace(cov1 + cov2 + sign * cross))
+    return max(d2, 0.0) if at_least_0 else d2
+
+
+def _root_unclamped(m):
+    values, vectors = torch.linalg.eigh(m)
+    return (vectors * values.sqrt()) @ vectors.T
 
 
 WRONG = {
@@ -63,7 +82,6 @@ WRONG = {
         (lambda f: tuple(v.numpy() for v in good_stats(f)), "expected a torch.Tensor"),
     ],
     "nb08.frechet_distance": [
-        (lambda m1, c1, m2, c2: torch.tensor(_fd(m1, c1, m2, c2), dtype=torch.float64), "Python float"),  # formerly passed
         (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2) - float((m1 - m2).pow(2).sum()), "Include the mean term"),
         (lambda m1, c1, m2, c2: float((m1 - m2).pow(2).sum()), "Include the covariance term"),
         (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2) ** 0.5, "no final square root"),
@@ -85,8 +103,22 @@ CORRECT = {
                             lambda f: tuple(torch.from_numpy(v) for v in (f.double().numpy().mean(0), np.cov(f.double().numpy().T)))],
     "nb08.frechet_distance": [
         lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2),
-        lambda m1, c1, m2, c2: float(((m1 - m2).pow(2).sum() + torch.trace(c1 + c2)
-                                      - 2 * torch.linalg.eigvals(c1 @ c2).sqrt().sum()).real),  # eigvals of Σ1Σ2, real part
+        lambda m1, c1, m2, c2: max(float(((m1 - m2).pow(2).sum() + torch.trace(c1 + c2)
+                                          - 2 * torch.linalg.eigvals(c1 @ c2).sqrt().sum()).real), 0.0),  # eigvals of Σ1Σ2
+    ],
+}
+
+# Right on ordinary inputs, wrong on an edge case. A third element says the cells below break with it.
+NEARLY_RIGHT = {
+    "nb08.gaussian_stats": [  # formerly passed: float32 arithmetic, float64 only at the end
+        (lambda f: tuple(v.double() for v in (f.mean(0), (f - f.mean(0)).T @ (f - f.mean(0)) / (len(f) - 1))), "*before*"),
+    ],
+    "nb08.frechet_distance": [
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, root=_root_unclamped), "negative eigenvalues to 0",
+         "the cells below break"),  # formerly passed: cell 21 printed "digit-FID ...: nan"
+        (lambda m1, c1, m2, c2: torch.tensor(_fd(m1, c1, m2, c2), dtype=torch.float64), "Python float",
+         "the cells below break"),  # formerly passed: a 0-d tensor where the cells below collect numbers
+        (lambda m1, c1, m2, c2: _fd(m1, c1, m2, c2, at_least_0=False), "return 0 then"),
     ],
 }
 

@@ -1,21 +1,34 @@
-"""The four tests every per-notebook table of answers gets (the tables are in tests/test_checks_nbNN.py).
+"""The tests every per-notebook table of answers gets (the tables are in tests/test_checks_nbNN.py).
 
-For each notebook's exercises: every wrong answer fails with a hint that names it and never gives the formula,
-and the cells below still run; right answers in several styles pass; no hint of the exercise contains the
-formula; the table covers every exercise of the notebook with at least five wrong answers.
+For each notebook's exercises: every wrong or nearly right answer fails with a hint that names it and never gives
+the formula; the cells below then print exactly what they print with the reference (no NaN, inf or wrong verdict),
+while the nearly right answers, let through, would break them; right answers in several styles pass and the cells
+below run cleanly with them; no hint of the exercise contains the formula; the table covers every exercise of the
+notebook with at least five wrong answers.
 """
 
 import importlib
+from pathlib import Path
 
 import check_table
 import pytest
 
-NOTEBOOKS = {f"0{n}_": importlib.import_module(f"test_checks_nb0{n}") for n in range(1, 9)}
+# Every tests/test_checks_nbNN.py, found by name: a new notebook's table needs no edit here.
+NOTEBOOKS = {f"{path.stem[-2:]}_": importlib.import_module(path.stem)
+             for path in sorted(Path(__file__).parent.glob("test_checks_nb[0-9][0-9].py"))}
+
+
+def _wrong(m) -> dict:
+    """The table's wrong answers and its nearly right ones (right on ordinary inputs, wrong on an edge case)."""
+    merged = {k: list(v) for k, v in m.WRONG.items()}
+    for k, v in getattr(m, "NEARLY_RIGHT", {}).items():
+        merged.setdefault(k, []).extend(entry[:2] for entry in v)
+    return merged
 
 
 @pytest.mark.parametrize("prefix, exercise_id, fn, words",
                          [pytest.param(prefix, *case, id=case_id) for prefix, m in NOTEBOOKS.items()
-                          for case, case_id in zip(check_table.cases(m.WRONG), check_table.ids(m.WRONG))])
+                          for case, case_id in zip(check_table.cases(_wrong(m)), check_table.ids(_wrong(m)))])
 def test_each_wrong_answer_fails_with_a_hint_that_names_it(prefix, exercise_id, fn, words):
     module = NOTEBOOKS[prefix]
     if words in getattr(module, "GENERIC", ()):  # no known mistake matches: the generic hint must still say it
@@ -42,3 +55,46 @@ def test_no_hint_gives_the_formula_away(prefix, exercise_id):
 @pytest.mark.parametrize("prefix", sorted(NOTEBOOKS))
 def test_the_table_covers_every_exercise_of_the_notebook(prefix):
     check_table.assert_table_is_complete(vars(NOTEBOOKS[prefix]), prefix)
+
+
+def _reference_printed(module, exercise_id: str) -> str:
+    from course_utils.checks import EXERCISES
+
+    return check_table.run_later(module.LATER[exercise_id], EXERCISES[exercise_id].reference)
+
+
+@pytest.mark.parametrize("prefix, exercise_id, fn, words",
+                         [pytest.param(prefix, *case, id=case_id) for prefix, m in NOTEBOOKS.items()
+                          for case, case_id in zip(check_table.cases(_wrong(m)), check_table.ids(_wrong(m)))])
+def test_the_cells_below_print_what_they_print_with_the_reference(prefix, exercise_id, fn, words):
+    """Whatever the student wrote, the cells after the check (LATER: their calls, their edge cases, their prints)
+    print exactly what they print with the course's reference: no NaN, no inf, no exception, no wrong verdict.
+    A wrong answer the check let through would show here."""
+    module = NOTEBOOKS[prefix]
+    _, returned = check_table.run_check(exercise_id, fn)
+    printed, expected = check_table.run_later(module.LATER[exercise_id], returned), _reference_printed(module, exercise_id)
+    assert not check_table.broken(expected), expected  # the reference itself runs cleanly
+    assert printed == expected, printed
+
+
+@pytest.mark.parametrize("prefix, exercise_id, fn", [
+    pytest.param(prefix, exercise_id, entry[0], id=f"{exercise_id}-{i}")
+    for prefix, m in NOTEBOOKS.items() for exercise_id, entries in getattr(m, "NEARLY_RIGHT", {}).items()
+    for i, entry in enumerate(entries) if entry[2:] == ("the cells below break",)])
+def test_the_nearly_right_answers_would_break_the_cells_below(prefix, exercise_id, fn):
+    """LATER meets the edges the real cells meet: used directly, as if its check had passed, each nearly right answer
+    marked so makes the cells below print NaN, raise, or print a wrong verdict or value."""
+    module = NOTEBOOKS[prefix]
+    printed = check_table.run_later(module.LATER[exercise_id], fn)
+    assert check_table.broken(printed) or printed != _reference_printed(module, exercise_id), printed
+
+
+@pytest.mark.parametrize("prefix", sorted(NOTEBOOKS))
+def test_the_cells_below_run_cleanly_with_every_right_answer(prefix):
+    """A right answer never makes the cells below print NaN, raise or print a False verdict (such as a tolerance
+    tighter than float32 allows)."""
+    module = NOTEBOOKS[prefix]
+    for exercise_id, answers in module.CORRECT.items():
+        for fn in answers:
+            printed = check_table.run_later(module.LATER[exercise_id], fn)
+            assert not check_table.broken(printed), (exercise_id, printed)

@@ -92,9 +92,10 @@ def test_threads_are_measured_once_remembered_and_reused(monkeypatch, tmp_path):
         assert "CPU threads: 2" in env.describe_environment()
         monkeypatch.setenv(env.THREADS_ENV_VAR, "1")
         assert env.choose_threads().threads == 1 and torch.get_num_threads() == 1 and len(calls) == 2
-        monkeypatch.setenv(env.THREADS_ENV_VAR, "zero")
-        with pytest.raises(ValueError, match="COURSE_THREADS"):
-            env.choose_threads()
+        for bad in ("zero", "0", str(env.MAX_THREADS + 1)):
+            monkeypatch.setenv(env.THREADS_ENV_VAR, bad)
+            with pytest.raises(ValueError, match="COURSE_THREADS.*unset it"):
+                env.choose_threads()
     finally:
         torch.set_num_threads(before)
 

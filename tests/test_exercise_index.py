@@ -1,7 +1,11 @@
 """INSTRUCTORS.md's exercise index (course_tools/exercise_index.py), generated from the registry of checks."""
 
+import pytest
+
 from course_tools import exercise_index
 from course_utils.checks import EXERCISES
+
+pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
 
 
 def test_the_exercise_index_in_instructors_md_matches_the_registry():

@@ -175,3 +175,23 @@ def test_the_ddpm_path_is_a_rescaled_flow_path_with_the_same_noise_to_signal_rat
         tau = flow_time_from_abar(abar)
         rescaled = x_ddpm / (abar.sqrt() + (1 - abar).sqrt())
         assert torch.allclose(rescaled.float(), flow_interpolate(x0, eps, float(tau)), atol=1e-6)
+
+
+def test_straightness_is_one_for_a_straight_path_and_less_for_a_bent_one():
+    from course_utils.flow import path_straightness
+
+    start, end = torch.zeros(2, 1, 2, 2), torch.ones(2, 1, 2, 2)
+    line = [start + k / 4 * (end - start) for k in range(5)]
+    assert torch.allclose(path_straightness(line), torch.ones(2, dtype=torch.float64))
+    corner = [start, start + torch.tensor([1.0, 0, 0, 0]).view(1, 1, 2, 2), end]
+    bent = path_straightness(corner)
+    assert bool((bent < 1).all()) and bent[0].item() == pytest.approx(2 / (1 + 3**0.5))
+    with pytest.raises(ValueError, match="two points"):
+        path_straightness([start])
+
+
+def test_a_ddpm_x_t_rescaled_lies_on_the_straight_path_and_the_clean_image_stays():
+    from course_utils.flow import ddpm_to_flow
+
+    x0 = torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(ddpm_to_flow(x0, torch.tensor(1.0)), x0)

@@ -1,9 +1,13 @@
-"""nbgrader and Gradescope round trips: a correct and a blank submission get full and zero points."""
+"""nbgrader and Gradescope round trips: right, wrong, blank and looping submissions get what they earned.
+
+The nbgrader test follows INSTRUCTORS.md's steps (install, PYTHONPATH, quick mode) in a folder of its own.
+"""
 
 import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -11,10 +15,10 @@ import pytest
 from course_tools import gradescope, nbgrader, notebooks
 from course_tools.grading import fakeclass
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.instructor]
 
-NB = fakeclass.NB01
-EX01 = ["nb01.add_noise", "nb01.noising_step", "nb01.variance_after_steps"]
+NB = fakeclass.lesson("01")
+EX01 = fakeclass.exercises_of(NB)
 
 
 def _cells(nb):
@@ -53,24 +57,39 @@ def test_nbgrader_releases_the_student_copy_and_autogrades_full_and_zero(tmp_pat
     header = lines[0].split(",")
     scores = {row[header.index("student_id")]: (float(row[header.index("score")]), float(row[header.index("max_score")]))
               for row in (line.split(",") for line in lines[1:])}
-    assert scores == {"ada": (3.0, 3.0), "bob": (0.0, 3.0)}
+    n = float(len(EX01))
+    assert scores == {"ada": (n, n), "bob": (0.0, n)}
 
 
-def test_gradescope_autograder_grades_a_submission(tmp_path):
-    zip_path = gradescope.build(tmp_path / "autograder.zip", ["01"])
+def _autograder(tmp_path, notebooks_due, budget):
+    zip_path = gradescope.build(tmp_path / "autograder.zip", notebooks_due, time_budget=budget)
     root = tmp_path / "autograder"
     with zipfile.ZipFile(zip_path) as z:
         names = set(z.namelist())
-        assert {"setup.sh", "run_autograder", "assignment.json", "course/course_utils/checks/core.py"} <= names
         z.extractall(root / "source")
-    submission = root / "submission"
-    answers = {"add_noise": fakeclass.WRONG["add_noise"],
-               "noising_step": "return (1 - beta) ** 0.5 * x_prev + beta ** 0.5 * noise"}  # right, for floats and tensors
-    wrong = fakeclass.with_answers(fakeclass.load(NB, False), answers)
-    fakeclass.write(submission / f"my upload {NB}.ipynb", wrong)
+    assert {"setup.sh", "run_autograder", "assignment.json", "course/course_utils/checks/core.py"} <= names
+    assert not any("solutions" in n or n.startswith("course/.git") for n in names)  # no answers leave your machine
+    return root
+
+
+def _run(root):
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable)
     env.pop("PYTHONPATH", None)  # the zip's own copy of the course must be enough
+    started = time.monotonic()
     done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True)
+    return done, time.monotonic() - started
+
+
+def test_gradescope_autograder_grades_a_submission(tmp_path):
+    root = _autograder(tmp_path, ["01"], gradescope.TIME_BUDGET)
+    submission = root / "submission"
+    answers = {"add_noise": "return x + sigma ** 2 * noise",
+               "noising_step": "return (1 - beta) ** 0.5 * x_prev + beta ** 0.5 * noise"}  # wrong, then right
+    nb = fakeclass.load(NB, False)
+    for function, body in answers.items():
+        nb = fakeclass.with_body(nb, function, body)
+    fakeclass.write(submission / f"my upload {NB}.ipynb", nb)
+    done, _ = _run(root)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     tests = {t["name"].split(" ")[0]: t for t in results["tests"]}
@@ -79,3 +98,32 @@ def test_gradescope_autograder_grades_a_submission(tmp_path):
     assert all(t["max_score"] == 1 and t["status"] in ("passed", "failed") for t in tests.values())
     assert "not squared" in tests["nb01.add_noise"]["output"]
     assert tests["nb01.variance_after_steps"]["output"].startswith("not attempted")
+
+
+def test_gradescope_shares_one_budget_and_always_writes_results(tmp_path):
+    budget = 60.0
+    root = _autograder(tmp_path, ["01", "05"], budget)
+    first = fakeclass.exercises_of(NB)[0]
+    from course_utils.checks import EXERCISES
+
+    looping = fakeclass.prepend_to_def(fakeclass.load(NB, True), EXERCISES[first].function, "while True:\n    pass\n")
+    fakeclass.write(root / "submission" / f"{NB}.ipynb", looping)
+    fakeclass.write(root / "submission" / "05.ipynb", fakeclass.load(fakeclass.lesson("05"), True))
+    done, seconds = _run(root)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert seconds < budget + 60  # the budget, its sandbox's start and the writing of the results
+    results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    outputs = {t["name"].split(" ")[0]: t["output"] for t in results["tests"]}
+    assert len(outputs) == len(EX01) + len(fakeclass.exercises_of(fakeclass.lesson("05")))
+    assert all(outputs[e].startswith("timed out") for e in EX01)  # the looping notebook, killed at its share ...
+    later = fakeclass.exercises_of(fakeclass.lesson("05"))
+    assert all(outputs[e].startswith("passed") for e in later) and results["score"] == len(later)  # ... left 05 its time
+
+
+def test_results_json_is_there_before_grading_starts(tmp_path):
+    results = tmp_path / "results" / "results.json"
+    spec = tmp_path / "assignment.json"
+    spec.write_text(json.dumps({"notebooks": ["42"]}), encoding="utf-8")  # grading itself fails at once
+    with pytest.raises(SystemExit):
+        gradescope.run(tmp_path, results, spec)
+    assert json.loads(results.read_text(encoding="utf-8"))["score"] == 0

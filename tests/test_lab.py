@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.instructor]  # needs the instructor's files
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"  # asks "Would you like to get notified ... news?"

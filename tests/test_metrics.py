@@ -70,47 +70,6 @@ def test_sample_report_str_names_class_accuracy_only_for_conditional_samples():
     assert "recognised 75.0%  class accuracy 50.0%  classes [1, 3]" in str(report)
 
 
-def test_the_shipped_real_digit_statistics_belong_to_the_shipped_classifier():
-    """Retraining data/classifier.pt without re-running `python -m course_utils.metrics --write-real-stats` fails here."""
-    from course_utils.data import data_dir
-    from course_utils.metrics import REAL_STATS_FILE, RealDigitStats, classifier_fingerprint
-    from course_utils.pretrained import load_classifier
-
-    shipped = RealDigitStats.from_dict(torch.load(data_dir() / REAL_STATS_FILE, weights_only=True))
-    assert shipped.fingerprint == classifier_fingerprint(load_classifier())
-
-
-def test_a_different_classifier_gets_its_own_statistics_not_the_shipped_ones(monkeypatch, capsys):
-    from course_utils import metrics
-    from course_utils.pretrained import load_classifier
-
-    fitted = []
-    monkeypatch.setattr(metrics, "fit_real_digit_stats", lambda clf: fitted.append(clf) or "fitted")
-    shipped = load_classifier()
-    assert metrics.real_digit_stats(shipped).fingerprint == metrics.classifier_fingerprint(shipped) and not fitted
-    changed = load_classifier()
-    with torch.no_grad():
-        next(changed.parameters()).add_(0.01)
-    assert metrics.classifier_fingerprint(changed) != metrics.classifier_fingerprint(shipped)
-    assert metrics.real_digit_stats(changed) == "fitted" and fitted == [changed]
-    assert "once per classifier" in capsys.readouterr().out  # the half-minute wait is announced
-    assert metrics.real_digit_stats(changed) == "fitted" and len(fitted) == 1  # and happens once
-
-
-@pytest.mark.slow  # fits the statistics from 10,000 training digits (about half a minute)
-def test_the_command_reproduces_the_shipped_real_digit_statistics(tmp_path):
-    from course_utils.data import data_dir
-    from course_utils.metrics import REAL_STATS_FILE, RealDigitStats, main
-
-    assert main(["--write-real-stats", "--out", str(tmp_path / "stats.pt")]) == 0
-    made = RealDigitStats.from_dict(torch.load(tmp_path / "stats.pt", weights_only=True))
-    shipped = RealDigitStats.from_dict(torch.load(data_dir() / REAL_STATS_FILE, weights_only=True))
-    assert made.fingerprint == shipped.fingerprint
-    for name in ("features", "texture"):
-        a, b = getattr(made, name), getattr(shipped, name)
-        assert torch.allclose(a.mu, b.mu, atol=1e-5) and abs(a.threshold - b.threshold) < 1e-3 * b.threshold
-
-
 @pytest.mark.slow  # samples 500 one-step images and classifies 2,000 real digits
 def test_recognised_rejects_static_and_one_step_smudges_and_keeps_real_digits():
     """The classifier calls static and a single DDIM step's smudge an '8' with confidence ~1; neither is a digit."""

@@ -5,6 +5,8 @@ import pytest
 
 from course_tools import colab, notebooks
 
+pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
+
 
 def test_solution_regions_become_the_student_placeholder():
     source = "def f(x):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n"

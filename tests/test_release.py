@@ -21,6 +21,8 @@ import pytest
 from course_tools import colab, release
 from course_tools.notebooks import dumps, make_student_notebook
 
+pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = colab.read_version()
 TAG = colab.release_tag(VERSION)
@@ -70,7 +72,9 @@ def make_course(root: Path) -> Path:
         "LICENSE": "MIT\n", "environment.yml": "name: demo\n", "postBuild": "pip install -e .\n", "pyproject.toml": "\n",
         "Makefile": "\n", ".gitignore": "build/\n", "tests/conftest.py": "\n",
         "tests/test_model.py": "def test_model():\n    pass\n",
-        "tests/test_tools.py": "from course_tools import colab\n",
+        "tests/test_tools.py": "import pytest\n\nfrom course_tools import colab\n\npytestmark = pytest.mark.instructor\n",
+        "tests/test_words.py": "# mentions the solution notebooks and INSTRUCTORS.md, needs neither\n"
+                               "def test_words():\n    pass\n",
         "course_tools/colab.py": "\n", "INSTRUCTORS.md": "# For instructors\n", "notebooks/AUTHORING.md": "### BEGIN SOLUTION\n",
         ".ci/run": "make test\n", nb_path: dumps(solution),
         "notebooks/01_demo.ipynb": dumps(make_student_notebook(solution)),
@@ -101,7 +105,8 @@ def test_release_writes_the_edition_and_tags_both_repositories(course, tmp_path)
     assert release.release(out, source=course, log=log.append) == TAG
     assert _files(out) == [".gitignore", "LICENSE", "Makefile", "README.md", "course_utils/__init__.py",
                            "data/mnist/train-images-idx3-ubyte.gz", "environment.yml", "notebooks/01_demo.ipynb",
-                           "postBuild", "pyproject.toml", "tests/conftest.py", "tests/test_model.py"]
+                           "postBuild", "pyproject.toml", "tests/conftest.py", "tests/test_model.py",
+                           "tests/test_words.py"]
     readme = (out / "README.md").read_text()
     assert "solutions" not in readme and "instructor-only" not in readme and "## Credits" in readme
     assert release.edition_problems(out, ref=TAG) == []
@@ -246,6 +251,52 @@ def test_the_edition_holds_no_answers_no_solution_notebook_and_no_outputs(editio
                 ".jupyter/labconfig/page_config.json"]:
         assert (edition / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
     assert release.tree_size(edition) < release.SIZE_LIMIT_MB * 10**6
+
+
+def test_the_edition_ships_every_test_module_not_marked_instructor_and_none_of_those_needs_the_instructor_files():
+    files = set(release.edition_files(ROOT))
+    shipped = {rel for rel in files if rel.startswith("tests/test_")}
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        rel = f"tests/{path.name}"
+        needs = release._shipped_tests(ROOT / "tests").get(path.stem)
+        if release.instructor_only_test(path):
+            assert rel not in shipped, rel
+        if rel not in shipped:
+            continue
+        assert needs is not None
+        for name in needs:  # every module of tests/ it imports or runs ships too, so the edition collects it
+            assert f"tests/{name}.py" in files, f"{rel} needs tests/{name}.py, which the edition leaves out"
+        sources = [path] + [ROOT / "tests" / f"{name}.py" for name in needs]
+        for source in sources:
+            tree = ast.parse(source.read_text(encoding="utf-8"))
+            imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+            strings = " ".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+            where = f"{rel} (through {source.name})" if source != path else rel
+            assert "course_tools" not in imported, f"{where} imports course_tools: mark it `pytestmark = pytest.mark.instructor`"
+            for instructor_file in ("INSTRUCTORS.md", "AUTHORING.md"):
+                assert instructor_file not in strings, f"{where} reads {instructor_file}: mark it instructor"
+            reads_solutions = '"solutions"' in source.read_text(encoding="utf-8")
+            assert not reads_solutions, f"{where} reads the solution notebooks: mark it instructor"
+    assert {"tests/test_model.py", "tests/test_flow.py", "tests/test_checks_nb01.py", "tests/test_resume.py",
+            "tests/reliability_helpers.py", "tests/tiny_train.py", "tests/check_table.py"} <= files
+    assert "tests/notebook_runs.py" not in files, "only the instructor's tests run the solution notebooks"
+
+
+def test_a_test_that_imports_an_instructor_only_test_stays_behind_and_a_shipped_tests_helpers_go_with_it(tmp_path):
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text("")
+    (tests / "helper_a.py").write_text("import helper_b\n")  # needed through another helper
+    (tests / "helper_b.py").write_text("X = 1\n")
+    (tests / "helper_unused.py").write_text("")
+    (tests / "script.py").write_text("")
+    (tests / "test_private.py").write_text("import pytest\npytestmark = pytest.mark.instructor\n")
+    (tests / "test_uses_private.py").write_text("from test_private import *\nimport helper_unused\n")
+    (tests / "test_plain.py").write_text("import helper_a\nRUN = 'script.py'\n")
+    ship = {name for name in ["conftest", "helper_a", "helper_b", "helper_unused", "script", "test_private",
+                              "test_uses_private", "test_plain"] if release.in_edition(f"tests/{name}.py", tmp_path)}
+    assert ship == {"conftest", "helper_a", "helper_b", "script", "test_plain"}
 
 
 # ---- Binder and conda: environment.yml names everything imported --------------------------------

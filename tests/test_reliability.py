@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from reliability_helpers import FakeReader
 
 from course_utils import data, metrics, pretrained
 from course_utils import train as train_cli
@@ -156,19 +157,19 @@ def test_resume_of_a_sampling_only_file_is_refused(tmp_path, no_work, capsys):
     assert "only sampling weights" in err and "--init" in err
 
 
-def test_resume_steps_are_the_total_and_must_exceed_what_is_done(tmp_path, no_work, capsys):
+def test_resume_steps_are_the_total_and_must_not_be_less_than_what_is_done(tmp_path, no_work, capsys):
     state = new_train_state(PRESETS["mnist-uncond"])
     state.step = 20
     save_train_state(state, tmp_path / "m.resume.pt")
     err = refused(["--preset", "mnist-uncond", "--resume", "--steps", "15", "--out", str(tmp_path / "m.pt")], capsys)
-    assert "already trained 20 steps" in err and "more than 20" in err
+    assert "already trained 20 steps" in err and "at least 20" in err
     err = refused(["--preset", "mnist-uncond", "--resume", "--seed", "3", "--out", str(tmp_path / "m.pt")], capsys)
     assert "--seed" in err and "keeps its own seed" in err
 
 
 def test_classifier_counts_epochs_and_refuses_steps(tmp_path, no_work, capsys):
     help_text = " ".join(train_cli.build_parser().format_help().split())
-    assert "--epochs" in help_text and "classifier and vae presets: passes over the 60,000 training digits" in help_text
+    assert "--epochs" in help_text and "classifier, vae and autoencoder presets: passes over the 60,000" in help_text
     out = str(tmp_path / "c.pt")
     assert "use --epochs N" in refused(["--preset", "classifier", "--steps", "3", "--out", out], capsys)
     assert "--epochs must be at least 1" in refused(["--preset", "classifier", "--epochs", "0", "--out", out], capsys)
@@ -197,7 +198,7 @@ def test_vae_command_gets_its_epochs_and_seed(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, says", [
-    (["--threads", "0"], "--threads must be at least 1"),
+    (["--threads", "0"], "--threads must be a whole number from 1 to 1024"),
     (["--seed", "-1"], "--seed must be a whole number >= 0"),
     (["--steps", "many"], "argument --steps: invalid int value"),  # argparse's own errors are one line too
 ])
@@ -294,7 +295,7 @@ def test_ddim_num_steps_must_be_a_whole_number_in_range(schedule, num_steps):
 
 @pytest.mark.parametrize("eta", [-1.0, math.nan])
 def test_ddim_eta_must_be_a_number_at_least_zero(schedule, eta):
-    with pytest.raises(ValueError, match="eta must be a number >= 0"):
+    with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
         DDIMSampler(schedule, eta=eta)
 
 
@@ -307,20 +308,6 @@ def test_sample_needs_at_least_one_image(cond, schedule, num_images):
 
 
 # ----------------------------------------------------------------------------- metrics
-
-
-class _FakeClassifier(torch.nn.Module):
-    """Looks like the reference classifier: features (N, 4), a texture (N, 2) and a 10-way head."""
-
-    def __init__(self):
-        super().__init__()
-        self.head = torch.nn.Linear(4, 10)
-
-    def features(self, x):
-        return x.flatten(1)[:, :4]
-
-    def texture(self, x):
-        return torch.stack([x.mean((1, 2, 3)), x.std((1, 2, 3))], 1)
 
 
 @pytest.fixture
@@ -337,33 +324,33 @@ def no_data(monkeypatch):
 def test_metrics_need_two_images(no_data, n):
     images = torch.zeros(n, 1, 28, 28)
     for call in (
-        lambda: metrics.evaluate_samples(_FakeClassifier(), images),
-        lambda: metrics.evaluate_samples(_FakeClassifier(), images, floor=0.0),
-        lambda: metrics.digit_fid(_FakeClassifier(), images),
-        lambda: metrics.digit_fid(_FakeClassifier(), images, images),
+        lambda: metrics.evaluate_samples(FakeReader(), images),
+        lambda: metrics.evaluate_samples(FakeReader(), images, floor=0.0),
+        lambda: metrics.digit_fid(FakeReader(), images),
+        lambda: metrics.digit_fid(FakeReader(), images, images),
     ):
         with pytest.raises(ValueError, match=f"got {n} image\\(s\\), need at least 2: a covariance needs two"):
             call()
-    with pytest.raises(ValueError, match="fid_floor needs n >= 2 images on each side"):
-        metrics.fid_floor(_FakeClassifier(), n)
+    with pytest.raises(ValueError, match=r"fid_floor's n \(images on each side\) must be a whole number >= 2"):
+        metrics.fid_floor(FakeReader(), n)
     with pytest.raises(ValueError, match="a covariance needs two samples"):
         metrics.gaussian_stats(torch.zeros(n, 4))
 
 
 def test_metrics_refuse_more_images_than_the_real_test_set(no_data):
-    with pytest.raises(ValueError, match="test split has 10000 images"):
-        metrics.evaluate_samples(_FakeClassifier(), torch.zeros(10_001, 1, 28, 28))
-    with pytest.raises(ValueError, match="test split has 10000 images"):
-        metrics.fid_floor(_FakeClassifier(), 10_001)
+    with pytest.raises(ValueError, match=r"test split has 10000\) must be a whole number from 1 to 10000"):
+        metrics.evaluate_samples(FakeReader(), torch.zeros(10_001, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"test split has 10000\) must be a whole number from 1 to 10000"):
+        metrics.fid_floor(FakeReader(), 10_001)
 
 
 def test_metrics_refuse_non_finite_images(no_data):
     images = torch.zeros(4, 1, 28, 28)
     images[2] = math.nan
     with pytest.raises(ValueError, match="samples contain NaN or infinity"):
-        metrics.evaluate_samples(_FakeClassifier(), images, floor=0.0)
+        metrics.evaluate_samples(FakeReader(), images, floor=0.0)
     with pytest.raises(ValueError, match="images to classify contain NaN or infinity"):
-        metrics.classify(_FakeClassifier(), images)
+        metrics.classify(FakeReader(), images)
 
 
 def test_metrics_at_two_images_give_numbers(monkeypatch):
@@ -371,7 +358,7 @@ def test_metrics_at_two_images_give_numbers(monkeypatch):
     g = torch.Generator().manual_seed(0)
     real = torch.rand(10000, 1, 28, 28, generator=g) * 2 - 1  # "recognised" fits and sizes its regions on 10,000
     monkeypatch.setattr(metrics, "load_mnist", lambda split: (real, torch.zeros(len(real), dtype=torch.long)))
-    report = metrics.evaluate_samples(_FakeClassifier(), torch.rand(2, 1, 28, 28, generator=g) * 2 - 1)
+    report = metrics.evaluate_samples(FakeReader(), torch.rand(2, 1, 28, 28, generator=g) * 2 - 1)
     assert report.n == 2 and math.isfinite(report.digit_fid) and math.isfinite(report.fid_floor)
 
 
@@ -380,8 +367,8 @@ def test_metrics_at_two_images_give_numbers(monkeypatch):
 
 @pytest.mark.parametrize("call, valid", [
     (pretrained.load_ddpm, "'uncond', 'cond'"),
-    (pretrained.checkpoint_info, "'classifier', 'cond', 'uncond'"),
-    (pretrained.checkpoint_path, "'classifier', 'cond', 'uncond'"),
+    (pretrained.checkpoint_info, "'autoencoder', 'classifier', 'cond', 'flow', 'text2img', 'uncond', 'vae'"),
+    (pretrained.checkpoint_path, "'autoencoder', 'classifier', 'cond', 'flow', 'text2img', 'uncond', 'vae'"),
 ])
 def test_unknown_checkpoint_names_list_the_valid_ones(call, valid):
     with pytest.raises(ValueError, match=f"unknown checkpoint 'uncondd' \\(did you mean 'uncond'\\?\\).*{valid}"):

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from reliability_helpers import during_step, sigint
 
 from course_utils import train as train_cli
 from course_utils import training
@@ -41,10 +42,6 @@ def reference(images, tmp_path_factory):
     return state, read_checkpoint(path)
 
 
-def sigint():
-    os.kill(os.getpid(), signal.SIGINT)
-
-
 def _raise():
     raise KeyboardInterrupt
 
@@ -71,21 +68,6 @@ def assert_same_file(ckpt, reference_ckpt):
         theirs = reference_ckpt[part] if isinstance(part, str) else reference_ckpt[part[0]][part[1]]
         for name in theirs:
             assert torch.equal(ours[name], theirs[name]), (part, name)
-
-
-def during_loss(monkeypatch, call: int, action):
-    """Run ``action`` inside step ``call``, after its t and noise were drawn (the loss is computed, not yet applied)."""
-    calls = {"n": 0}
-    original = training.training_loss
-
-    def loss(*args, **kwargs):
-        value = original(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == call:
-            action()
-        return value
-
-    monkeypatch.setattr(training, "training_loss", loss)
 
 
 def after_checkpoint(monkeypatch, at_step: int, action):
@@ -122,7 +104,7 @@ def interrupt(monkeypatch, how: str, at: int):
     """Arrange the interrupt; returns the train_ddpm keyword arguments it needs."""
     action = sigint if "SIGINT" in how else _raise
     if how.startswith("mid-step"):
-        during_loss(monkeypatch, at, action)
+        during_step(monkeypatch, at, action)
         return {}
     if how.startswith("between steps"):
         return {"callback": lambda s: action() if s.step == at else None, "callback_every": 1}
@@ -155,10 +137,10 @@ def test_interrupted_twice_still_resumes_exactly(monkeypatch, tmp_path, images, 
     ref_state, _ = reference
     path = tmp_path / "run.pt"
     with monkeypatch.context() as patch:
-        during_loss(patch, 3, _raise)
+        during_step(patch, 3, _raise)
         state = train_ddpm(new_train_state(CFG), images, checkpoint_path=path, checkpoint_every=EVERY)
     with monkeypatch.context() as patch:
-        during_loss(patch, 5, sigint)  # the 5th step of this call is step 7 of the run
+        during_step(patch, 5, sigint)  # the 5th step of this call is step 7 of the run
         state = train_ddpm(resume_train_state(path), images, checkpoint_path=path, checkpoint_every=EVERY)
     assert state.interrupted and state.step == 7
     assert_same_run(train_ddpm(resume_train_state(path), images), ref_state)
@@ -169,7 +151,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_stays_exact(monkeypatch, tmp_
     ref_state, _ = reference
     path = tmp_path / "run.pt"
     with monkeypatch.context() as patch:
-        during_loss(patch, 4, lambda: (sigint(), sigint()))
+        during_step(patch, 4, lambda: (sigint(), sigint()))
         state = train_ddpm(new_train_state(CFG), images, checkpoint_path=path, checkpoint_every=EVERY)
     assert state.interrupted and state.step == 3
     assert_same_run(train_ddpm(resume_train_state(path), images), ref_state)
@@ -223,7 +205,7 @@ def test_an_interrupt_just_before_a_step_is_applied_leaves_the_run_exact(tmp_pat
 
 def test_a_finished_run_is_not_marked_interrupted_by_a_late_ctrl_c(monkeypatch, images):
     with monkeypatch.context() as patch:
-        during_loss(patch, 2, sigint)  # Ctrl-C in the last step: the run is complete anyway
+        during_step(patch, 2, sigint)  # Ctrl-C in the last step: the run is complete anyway
         state = train_ddpm(new_train_state(CFG), images, steps=2)
     assert state.step == 2 and not state.interrupted
 
@@ -270,14 +252,16 @@ def test_command_line_ctrl_c_says_how_to_resume_and_resumes_bit_for_bit(monkeypa
                                                                         how, at):
     out = tmp_path / "stopped" / "model.pt"
     with monkeypatch.context() as patch:
-        during_loss(patch, at, sigint if how == "SIGINT" else _raise)
+        during_step(patch, at, sigint if how == "SIGINT" else _raise)
         status = run_cli(["--preset", "tiny", "--out", str(out), "--checkpoint-every", str(EVERY)])
     printed = capsys.readouterr().out
     assert status == train_cli.INTERRUPTED_EXIT_STATUS
     assert not out.exists()  # the final file is not written as if the run had finished
     stopped_at = at if how == "SIGINT" else at - 1
-    assert f"{out.with_suffix('.resume.pt')} holds the run at step {stopped_at} of {CFG.train_steps}" in printed
-    command = shlex.split(printed.strip().splitlines()[-1])
+    last = printed.strip().splitlines()[-1]  # one line: what happened, what is on disk, the command that continues
+    assert f"stopped by Ctrl-C after step {stopped_at} of {CFG.train_steps}: " in last
+    assert f"{out.with_suffix('.resume.pt')} holds the run at step {stopped_at} and {out} was not written" in last
+    command = shlex.split(last.split("continue exactly with: ")[1])
     assert command[:3] == ["python", "-m", "course_utils.train"] and "--resume" in command
 
     assert run_cli(command[3:]) == 0
@@ -304,7 +288,7 @@ def test_command_line_resume_with_more_steps_continues_the_same_run(tmp_path, ti
 def test_a_new_run_does_not_overwrite_an_unfinished_one(monkeypatch, tmp_path, tiny_cli, capsys):
     out = tmp_path / "model.pt"
     with monkeypatch.context() as patch:
-        during_loss(patch, 3, sigint)
+        during_step(patch, 3, sigint)
         assert run_cli(["--preset", "tiny", "--out", str(out)]) == train_cli.INTERRUPTED_EXIT_STATUS
     capsys.readouterr()
     assert run_cli(["--preset", "tiny", "--out", str(out)]) == 2
@@ -318,7 +302,7 @@ def test_resume_of_an_init_run_keeps_where_it_started(monkeypatch, tmp_path, tin
     training.save_train_state(start, tmp_path / "start.pt", resumable=False)
     out = tmp_path / "model.pt"
     with monkeypatch.context() as patch:
-        during_loss(patch, 2, sigint)
+        during_step(patch, 2, sigint)
         assert run_cli(["--preset", "tiny", "--init", str(tmp_path / "start.pt"), "--out", str(out)]) == 130
     assert run_cli(["--preset", "tiny", "--out", str(out), "--resume"]) == 0
     assert read_checkpoint(out)["train"]["init"]["from"] == str(tmp_path / "start.pt")

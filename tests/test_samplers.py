@@ -58,7 +58,7 @@ def test_samplers_return_the_right_shape_and_respect_the_generator(schedule, mod
 
 def test_trajectory_keeps_every_step(schedule, model):
     out = sample(model, DDIMSampler(schedule, 4), 2, return_trajectory=True, show_progress=False)
-    assert len(out.trajectory) == 5 and len(out.pred_x0) == 4 and out.timesteps == [999, 666, 333, 0]
+    assert len(out.trajectory) == 5 and len(out.x0_hat) == 4 and out.timesteps == [999, 666, 333, 0]
 
 
 def test_sample_does_not_change_the_callers_noise(schedule, model):

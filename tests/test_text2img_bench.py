@@ -36,6 +36,8 @@ def test_a_run_scores_every_prompt_set_with_its_sd():
     model = TextToImage(TextToImageConfig(channels=16, num_blocks=2, time_embedding_dim=16, groups=4, text_dim=16,
                                           text_layers=1, text_heads=2)).eval()
     autoencoder = Autoencoder(AutoencoderConfig(channels=(4, 8))).eval()
+    last = [m for m in autoencoder.decoder.modules() if hasattr(m, "bias") and m.bias is not None][-1]
+    torch.nn.init.constant_(last.bias, -3.0)  # untrained, it would paint every pixel mid-grey: give it a dark page
     printed = []
     results = text2img_bench.run(20, scales=(1.0, 2.0), steps=2, pixel=False, model=model, autoencoder=autoencoder,
                                  classifier=load_classifier(), printer=printed.append, device="cpu")

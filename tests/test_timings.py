@@ -7,6 +7,8 @@ import pytest
 from course_tools import timings
 from course_tools.notebooks import NotebookFormatError, dumps
 
+pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
+
 
 def _code(seconds_from: float, seconds_to: float, printed: str = "") -> dict:
     def stamp(s):
@@ -90,6 +92,19 @@ def test_a_stored_run_that_cannot_give_a_cpu_time_is_refused_with_what_to_do(cou
     # nothing written, not even notebook 1's stale header, which alone would have been rewritten
     assert (course / "README.md").read_text() == README
     assert (course / "notebooks" / "solutions" / "01_one.ipynb").read_text() == first
+
+
+def test_write_can_bring_only_the_notebooks_just_run_up_to_date(course):
+    """`write 02`: notebook 2 was re-executed; notebook 1 has no usable run (say, a draft without outputs)."""
+    (course / "notebooks" / "solutions" / "01_one.ipynb").write_text(
+        dumps({"cells": [{"cell_type": "code", "source": [], "metadata": {}, "outputs": []}]}))
+    with pytest.raises(NotebookFormatError, match="record no run times"):
+        timings.sync(course, write=True)
+    found = timings.sync(course, write=True, only={"02"})
+    assert found[-1] == "README.md: notebook 02 takes 2.6 min in its stored run; the course map says '7.7'"
+    readme = (course / "README.md").read_text()
+    assert "| noise | 0.4 | not measured |" in readme and "| more noise | 2.6 | not measured |" in readme
+    assert timings.sync(course, only={"02"}) == []
 
 
 def test_a_notebook_missing_from_the_course_map_is_named(course):

@@ -7,6 +7,7 @@ import torch
 
 from course_utils import widgets
 from course_utils.model import TinyUNet, UNetConfig
+from course_utils.plotting import ShownFigure
 from course_utils.schedules import make_schedule
 
 TINY = dict(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
@@ -62,7 +63,7 @@ def test_render_forward_has_one_titled_panel_per_schedule(digit, schedule):
     assert len(titles) == 2
     assert titles[0].startswith("linear, t = 300") and titles[1].startswith("cosine, t = 300")
     abar = float(schedule.alphas_cumprod[300])
-    assert f"ᾱ_t = {abar:.3g}" in titles[0] and "dB" in titles[0]
+    assert f"$\\bar\\alpha_t$ = {abar:.3g}" in titles[0] and "dB" in titles[0]  # maths that renders
 
 
 def test_render_forward_changes_with_t_and_uses_the_same_noise(digit):
@@ -117,8 +118,7 @@ def test_guidance_needs_a_conditional_model(model, schedule, noise):
 
 def test_widgets_are_off_outside_a_kernel_and_with_the_variable(monkeypatch):
     monkeypatch.delenv(widgets.NO_WIDGETS_ENV_VAR, raising=False)
-    assert widgets.widgets_available() is False  # pytest is not a Jupyter kernel
-    assert "not a Jupyter kernel" in widgets.why_no_widgets()
+    assert "not a Jupyter kernel" in widgets.why_no_widgets()  # pytest is not a Jupyter kernel
     monkeypatch.setenv(widgets.NO_WIDGETS_ENV_VAR, "1")
     assert widgets.why_no_widgets() == f"{widgets.NO_WIDGETS_ENV_VAR} is set"
 
@@ -134,13 +134,16 @@ def test_missing_ipywidgets_means_static(monkeypatch):
 def test_static_fallback_prints_a_note_and_returns_one_figure(monkeypatch, capsys, digit, model, conditional_model,
                                                              schedule, noise):
     monkeypatch.setenv(widgets.NO_WIDGETS_ENV_VAR, "1")
-    for fig in (
+    for shown in (
         widgets.forward_process_explorer(digit, t=123),
         widgets.ddim_explorer(model, schedule, noise, num_steps=2),
         widgets.guidance_explorer(conditional_model, schedule, noise, digit=5, guidance_scale=2.0, num_steps=2),
     ):
-        assert isinstance(fig, plt.Figure)
+        assert isinstance(shown, ShownFigure) and isinstance(shown.figure, plt.Figure)
+        fig = shown.figure
         assert not plt.fignum_exists(fig.number)  # closed: a notebook shows it once, not twice
+        data, metadata = shown._repr_mimebundle_()  # shown with its alt text, as course_utils.plotting.show does
+        assert 'alt="' in data["text/html"] and metadata["alt"] == data["text/plain"] == shown.alt
     out = capsys.readouterr().out
     assert out.count("No interactive widget: COURSE_NO_WIDGETS is set") == 3
     assert fig.axes[0].get_title().startswith("digit 5, guidance scale w = 2.0")

@@ -22,7 +22,6 @@ from IPython.core.inputtransformer2 import TransformerManager
 from .verdicts import check_functions
 
 _BUILTINS = set(dir(builtins)) | {"get_ipython", "display", "__name__", "__file__"}
-_CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
 _DEF = re.compile(r"^\s*def\s+(\w+)\s*\(", re.MULTILINE)
 
 
@@ -168,8 +167,38 @@ def analyse(nb: dict) -> list[Cell]:
 
 @lru_cache(maxsize=1)
 def _check_names() -> dict[str, str]:
-    """check function name -> exercise id."""
-    return {fn.__name__: exercise_id for exercise_id, fn in check_functions().items()}
+    """check function name -> exercise id (also the names a check had before, which old notebooks call)."""
+    from course_utils.checks import EXERCISES
+
+    names = {fn.__name__: exercise_id for exercise_id, fn in check_functions().items()}
+    for exercise in EXERCISES.values():
+        names.update({old: exercise.id for old in getattr(exercise, "old_checks", ())})
+    return names
+
+
+def _called_name(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def check_calls(cell: Cell) -> list[tuple[str, int]]:
+    """(check name, line of the top-level statement that calls it) for every check this cell really calls.
+
+    Comments and strings that mention a check do not count; neither does a cell that cannot be parsed.
+    """
+    if cell.tree is None:
+        return []
+    names = _check_names()
+    out = []
+    for stmt in cell.tree.body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and _called_name(node) in names:
+                out.append((_called_name(node), stmt.lineno))
+    return out
 
 
 def exercises_in(nb: dict) -> set[str]:
@@ -177,11 +206,14 @@ def exercises_in(nb: dict) -> set[str]:
     from course_utils.checks import EXERCISES
 
     names = _check_names()
-    texts = [cell_source(c) for c in nb.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
-    found = {names[m] for text in texts for m in _CHECK_CALL.findall(text) if m in names}
+    cells = analyse(nb)
+    found = {names[name] for cell in cells for name, _ in check_calls(cell)}
     if found:
         return found
-    defined = {m for text in texts for m in _DEF.findall(text)}
+    defined = {n.name for c in cells if c.tree is not None for n in ast.walk(c.tree)
+               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    texts = [cell_source(c) for c in nb.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
+    defined |= {m for text in texts for m in _DEF.findall(text)}  # also in cells that do not parse
     by_function: dict[str, list[str]] = {}
     for ex in EXERCISES.values():
         by_function.setdefault(ex.function, []).append(ex.id)
@@ -211,9 +243,46 @@ class ExercisePlan:
 
     exercise: str
     function: str
-    check_cell: int | None  # index in nb["cells"]; the function is taken just before this cell would run
-    def_cell: int | None  # the cell whose binding of `function` the check would see
+    snapshot: tuple[int, int] | None  # (cell, line): the function is taken just before that line; None: after the run
+    def_cell: int | None  # the cell of the student's last own binding of `function` (None: not attempted)
     cells: set[int]  # indices to run (checks-only mode)
+
+    @property
+    def check_cell(self) -> int | None:
+        return self.snapshot[0] if self.snapshot else None
+
+
+def _is_check_result(stmt: ast.stmt) -> bool:
+    """``f = check_f(f)``: the check's rebinding, not the student's own definition."""
+    value = getattr(stmt, "value", None)
+    return isinstance(value, ast.Call) and _called_name(value) in _check_names()
+
+
+_DYNAMIC = {"exec", "eval", "globals"}
+
+
+def _binds_dynamically(stmt: ast.stmt) -> bool:
+    """A statement that may bind any name at run time: ``exec(...)``, ``globals()[...] = ...`` (not inside a def)."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return False
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _DYNAMIC for n in ast.walk(stmt))
+
+
+def _own_bindings(cells: list[Cell], name: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(cell, line) of every top-level statement that binds ``name`` as the student's own work, and of every one
+    that may bind any name at run time (``exec(...)``), in notebook order."""
+    out, dynamic = [], []
+    for cell in cells:
+        if cell.tree is None:
+            continue
+        for stmt in cell.tree.body:
+            scan = _Scanner()
+            scan.visit(stmt)
+            if name in scan.binds and not _is_check_result(stmt):
+                out.append((cell.index, stmt.lineno))
+            elif _binds_dynamically(stmt):
+                dynamic.append((cell.index, stmt.lineno))
+    return out, dynamic
 
 
 def _last_binder(cells: list[Cell], name: str, before: int) -> Cell | None:
@@ -230,31 +299,54 @@ def _last_binder(cells: list[Cell], name: str, before: int) -> Cell | None:
 
 
 def plan_exercise(nb: dict, cells: list[Cell], exercise_id: str) -> ExercisePlan:
+    """Where to take the student's function, and the cells it needs.
+
+    The function graded is the student's last own binding of the name (a ``def``, an import, an assignment;
+    not the check's rebinding), taken just before the first check call that follows it, as the check would
+    receive it; a ``def`` and its check may share a cell. Without a later check call, the function is taken
+    after the run. The cells run are the one that binds it and, by the names each cell reads, those it needs:
+    names read when the cell runs come from earlier cells; names its functions read when called (helpers,
+    constants) from the last cell before the snapshot that binds them, or, for helpers placed further down, the
+    last one anywhere.
+    """
     from course_utils.checks import EXERCISES
 
     exercise = EXERCISES[exercise_id]
-    check_name = check_functions()[exercise_id].__name__
-    pattern = re.compile(rf"\b{re.escape(check_name)}\s*\(")
-    check_cell = next((c.index for c in cells if pattern.search(c.source)), None)
-    limit = check_cell if check_cell is not None else len(nb.get("cells", []))
-    definer = _last_binder(cells, exercise.function, limit)
-    if definer is None and check_cell is None:  # the function may sit anywhere when the check cell is gone
-        definer = _last_binder(cells, exercise.function, len(nb.get("cells", [])) + 1)
+    exercise_id = exercise.id
+    check_names = {name for name, e in _check_names().items() if e == exercise_id}
+    own, dynamic = _own_bindings(cells, exercise.function)
+    pattern = re.compile(rf"^\s*def\s+{re.escape(exercise.function)}\s*\(", re.MULTILINE)
+    broken = [(c.index, 1) for c in cells if c.tree is None and pattern.search(c.source)]
+    if broken and (not own or broken[-1] > own[-1]):  # its last def does not parse: run it, so the error is reported
+        own = own + broken[-1:]
+    calls = sorted((cell.index, line) for cell in cells for name, line in check_calls(cell) if name in check_names)
+    # An exec(...) may be what binds it: one after the last explicit binding and before its check, or, without
+    # any explicit binding, the last one before the first check.
+    after = own[-1] if own else (-1, -1)
+    until = next((c for c in calls if c > after), (10**9, 0))
+    dynamic = [d for d in dynamic if after < d < until]
+    if not own and not dynamic:
+        return ExercisePlan(exercise_id, exercise.function, None, None, set())
+    binding = dynamic[-1] if dynamic else own[-1]
+    snapshot = next((c for c in calls if c > binding), None)
+    limit = snapshot[0] + 1 if snapshot else len(nb.get("cells", [])) + 1
     by_index = {c.index: c for c in cells}
     selected: set[int] = set()
-    stack: list[tuple[int, bool]] = [(definer.index, True)] if definer is not None else []
+    stack = [binding[0]] + ([own[-1][0]] if own else [])
     while stack:
-        index, _ = stack.pop()
+        index = stack.pop()
         if index in selected:
             continue
         selected.add(index)
         cell = by_index[index]
-        wanted = [(n, cell.index) for n in cell.now] + [(n, limit) for n in cell.later]
-        for name, before in wanted:
+        wanted = [(n, cell.index, False) for n in cell.now] + [(n, limit, True) for n in cell.later]
+        for name, before, late in wanted:
             binder = _last_binder(cells, name, before)
+            if binder is None and late:
+                binder = _last_binder(cells, name, len(nb.get("cells", [])) + 1)
             if binder is not None and binder.index not in selected:
-                stack.append((binder.index, True))
-    return ExercisePlan(exercise_id, exercise.function, check_cell, definer.index if definer else None, selected)
+                stack.append(binder.index)
+    return ExercisePlan(exercise_id, exercise.function, snapshot, binding[0], selected)
 
 
 # ---------------------------------------------------------------------------- copying the reference

@@ -1,104 +1,129 @@
-"""Generated classes of submissions, for the grader's tests and its benchmark.
+"""Generated classes of submissions, for the grader's tests and its benchmark, made from the registry.
 
-Every kind of student the grader must handle, made from the course's own
-notebooks (solution copies for right answers, student copies for blank ones).
+Every answer is derived, never written per exercise: right answers are the solution notebooks, blank ones
+the student copies, wrong ones the solution with its result scaled, copies of the course's answer reach the
+exercise's registered reference. A new exercise is in every generated class with no edit here. The attacks
+of a hostile class are in :mod:`course_tools.grading.hostile`.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
 
 from course_tools.notebooks import SOLUTIONS_DIR, STUDENT_DIR
-
-NB01, NB05 = "01_adding_noise_by_hand", "05_sampling_with_ddpm"
-
-# Wrong answers, one per exercise of notebooks 01 and 05 (each a mistake the checks know).
-WRONG = {
-    "add_noise": "return x + sigma ** 2 * noise",
-    "noising_step": "return math.sqrt(1 - beta) * x_prev + beta * noise",
-    "variance_after_steps": "return (1 - beta) ** num_steps * var0",
-    "posterior_variance": "return betas.clone()",
-    "ddpm_step": "return x_t",
-}
-LOOP = "while True:\n        pass"
-# Copies of the course's reference: imported outright, called through an import, reached through a global alias.
-COPIES = {
-    "add_noise": None,  # the def is replaced by `from course_utils.forward import add_noise`
-    "noising_step": "from course_utils import forward\n    return forward.noising_step(x_prev, beta, noise)",
-    "posterior_variance": "from course_utils.schedules import posterior_variance as pv\n    return pv(betas)",
-    "ddpm_step": "return _s.ddpm_step(x_t, t, eps, schedule, z)",  # _s = course_utils.samplers, bound in another cell
-}
+from course_utils.checks import EXERCISES
 
 
-def load(name: str, solution: bool) -> dict:
+def lessons() -> list[str]:
+    return sorted({e.notebook for e in EXERCISES.values()})
+
+
+def lesson(number: str) -> str:
+    """The lesson (notebook stem) whose name starts with ``number`` ("01")."""
+    return next(stem for stem in lessons() if stem.startswith(f"{int(number):02d}_"))
+
+
+def exercises_of(stem: str) -> list[str]:
+    return [e.id for e in EXERCISES.values() if e.notebook == stem]
+
+
+def load(stem: str, solution: bool) -> dict:
     folder = SOLUTIONS_DIR if solution else STUDENT_DIR
-    return json.loads((folder / f"{name}.ipynb").read_text(encoding="utf-8"))
+    return json.loads((folder / f"{stem}.ipynb").read_text(encoding="utf-8"))
 
 
-def _text(cell: dict) -> str:
+def text(cell: dict) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
 
 
-def with_answers(nb: dict, answers: dict[str, str | None]) -> dict:
-    """A student copy with the placeholder of each named function replaced by a body (None: the def becomes an import)."""
-    nb = json.loads(json.dumps(nb))
-    for cell in nb["cells"]:
-        text = _text(cell)
-        for function, body in answers.items():
-            if cell["cell_type"] == "code" and re.search(rf"^def {function}\(", text, re.MULTILINE):
-                if body is None:
-                    module = {"add_noise": "forward"}.get(function, "forward")
-                    text = f"from course_utils.{module} import {function}\n"
-                else:
-                    text = re.sub(r"# YOUR CODE HERE\n(\s*)raise NotImplementedError", lambda m, b=body: b, text, count=1)
-        cell["source"] = text
+def copy(nb: dict) -> dict:
+    return json.loads(json.dumps(nb))
+
+
+def code_cell(source: str) -> dict:
+    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+
+
+def def_cell(nb: dict, function: str) -> int:
+    """The index of the cell that defines ``function`` (the exercise's cell)."""
+    pattern = re.compile(rf"^def {re.escape(function)}\(", re.MULTILINE)
+    return next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and pattern.search(text(c)))
+
+
+def check_cell(nb: dict, exercise_id: str) -> int:
+    check = EXERCISES[exercise_id].check
+    return next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and f"{check}(" in text(c))
+
+
+def signature(nb: dict, function: str) -> tuple[str, list[str]]:
+    """(the ``def`` line with its docstring, as in the notebook; the parameter names)."""
+    source = text(nb["cells"][def_cell(nb, function)])
+    tree = ast.parse(source)
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
+    lines = source.split("\n")
+    has_doc = node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    head = "\n".join(lines[node.lineno - 1:(node.body[0].end_lineno if has_doc else node.lineno)])
+    return head, [a.arg for a in node.args.args]
+
+
+def with_function(nb: dict, function: str, source: str) -> dict:
+    """``nb`` with the cell that defines ``function`` replaced by ``source``."""
+    nb = copy(nb)
+    nb["cells"][def_cell(nb, function)]["source"] = source
     return nb
 
 
-def insert_cell(nb: dict, source: str, after_imports: bool = True) -> dict:
-    """``nb`` with one more code cell, after the imports cell (the first that imports course_utils.checks)."""
-    nb = json.loads(json.dumps(nb))
-    at = next((i + 1 for i, c in enumerate(nb["cells"]) if "course_utils.checks" in _text(c)), 1) if after_imports else 1
-    nb["cells"].insert(at, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source})
+def with_body(nb: dict, function: str, body: str) -> dict:
+    """``nb`` with the body of ``function`` (after its docstring) replaced by ``body`` (unindented text)."""
+    head, _ = signature(nb, function)
+    return with_function(nb, function, head + "\n" + "\n".join("    " + line for line in body.strip("\n").split("\n")) + "\n")
+
+
+def insert_cell(nb: dict, source: str, at: int | None = None) -> dict:
+    """``nb`` with one more code cell: at ``at``, or after the imports (the first cell importing course_utils.checks)."""
+    nb = copy(nb)
+    if at is None:
+        at = next((i + 1 for i, c in enumerate(nb["cells"]) if "course_utils.checks" in text(c)), 1)
+    nb["cells"].insert(at, code_cell(source))
     return nb
 
 
 def prepend_to_def(nb: dict, function: str, source: str) -> dict:
-    """``nb`` with ``source`` put at the top of the cell that defines ``function``."""
-    nb = json.loads(json.dumps(nb))
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and re.search(rf"^def {function}\(", _text(cell), re.MULTILINE):
-            cell["source"] = source + "\n\n" + _text(cell)
+    """``nb`` with ``source`` at the top of the cell that defines ``function`` (so checks-only mode runs it)."""
+    nb = copy(nb)
+    cell = nb["cells"][def_cell(nb, function)]
+    cell["source"] = source.rstrip("\n") + "\n\n" + text(cell)
     return nb
 
 
-FORGE = r'''# A forged verdict: print the lines the checks print, and make the checks always pass in this kernel.
-for name in ["nb01.add_noise", "nb01.noising_step", "nb01.variance_after_steps", "nb05.posterior_variance", "nb05.ddpm_step"]:
-    print(f"✓ PASSED [{name}]: 3 cases agree with the reference.")
-import course_utils.checks.core as _core
-_core.evaluate = lambda exercise, fn, cases, **kw: _core.CheckResult(exercise.id, True, "3 cases agree with the reference.")
+SCALE = '''
+def _off(value):
+    """A wrong answer made from a right one: every number 1.5 times too large."""
+    if isinstance(value, tuple):
+        return tuple(_off(v) for v in value)
+    return value * 1.5 + 0.25
 '''
 
 
-def vandal_cell(targets: dict[str, str]) -> str:
-    """A cell that deletes, overwrites and creates files the student must not touch (and goes on if it cannot)."""
-    lines = ["import os, subprocess", "for action, path in ["]
-    lines += [f"    ({action!r}, {path!r})," for action, path in targets.items()]
-    lines += ["]:",
-              "    try:",
-              "        if action == 'delete':",
-              "            os.remove(path)",
-              "        elif action == 'touch':",
-              "            subprocess.run(['touch', path], check=True)",
-              "        else:",
-              "            open(path, 'w').write('{}')",
-              "        print('done:', action, path)",
-              "    except Exception as err:",
-              "        print('refused:', action, path, type(err).__name__)"]
-    return "\n".join(lines) + "\n"
+def wrong(stem: str) -> dict:
+    """The solution notebook with every exercise's result made wrong (1.5 times too large, plus 0.25)."""
+    nb = load(stem, True)
+    for e in exercises_of(stem):
+        function = EXERCISES[e].function
+        i = def_cell(nb, function)
+        nb["cells"][i]["source"] = (text(nb["cells"][i]) + "\n" + SCALE + f"\n_right_{function} = {function}\n\n\n"
+                                    f"def {function}(*args, **kwargs):\n    return _off(_right_{function}(*args, **kwargs))\n")
+    return nb
+
+
+def reference_path(exercise_id: str) -> tuple[str, str]:
+    """(module, name) of the exercise's registered reference."""
+    ref = EXERCISES[exercise_id].reference
+    return ref.__module__, ref.__name__
 
 
 def write(path: Path, nb: dict | str) -> None:
@@ -106,64 +131,46 @@ def write(path: Path, nb: dict | str) -> None:
     path.write_text(nb if isinstance(nb, str) else json.dumps(nb, ensure_ascii=False), encoding="utf-8")
 
 
-def student(root: Path, kind: str, name: str, *, vandal_targets: dict[str, str] | None = None) -> None:
-    """Write one student's submission of notebooks 01 and 05 under ``root``."""
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    if kind == "correct":
-        for nb in (NB01, NB05):
-            write(folder / f"{nb}.ipynb", load(nb, True))
-    elif kind == "blank":
-        for nb in (NB01, NB05):
-            write(folder / f"{nb}.ipynb", load(nb, False))
-    elif kind == "wrong":
-        for nb in (NB01, NB05):
-            write(folder / f"{nb}.ipynb", with_answers(load(nb, False), WRONG))
-    elif kind == "forger":
-        for nb in (NB01, NB05):
-            write(folder / f"{nb}.ipynb", insert_cell(load(nb, False), FORGE))
-    elif kind == "vandal":  # the attack sits in the cell that defines the first exercise, so every mode runs it
-        for nb, function in ((NB01, "add_noise"), (NB05, "posterior_variance")):
-            write(folder / f"{nb}.ipynb", prepend_to_def(load(nb, True), function, vandal_cell(vandal_targets or {})))
-    elif kind == "looper":
-        write(folder / f"{NB01}.ipynb", _loop_add_noise(load(NB01, True)))
-        write(folder / f"{NB05}.ipynb", load(NB05, True))
-    elif kind == "malformed":
-        write(folder / "hw" / "my work (final).ipynb", '{"cells": [ not json')
-    elif kind == "missing":
-        write(folder / f"{NB01}.ipynb", load(NB01, True))
-    elif kind == "wronglesson":
-        write(folder / f"{NB01}.ipynb", load(NB05, True))
-    elif kind == "copier":
-        write(folder / f"{NB01}.ipynb", with_answers(load(NB01, False), {k: COPIES[k] for k in ("add_noise", "noising_step")}))
-        nb05 = insert_cell(with_answers(load(NB05, False), {k: COPIES[k] for k in ("posterior_variance", "ddpm_step")}),
-                           "import course_utils.samplers\n_s = course_utils.samplers\n")
-        write(folder / f"{NB05}.ipynb", nb05)
-    elif kind == "empty":
-        pass
-    else:
-        raise ValueError(f"unknown kind of student {kind!r}")
+def honest(root: Path, name: str, kind: str, stems: list[str]) -> None:
+    """One student's submission of the ``stems`` notebooks: right, blank, wrong or missing the last."""
+    for i, stem in enumerate(stems):
+        if kind == "correct":
+            nb = load(stem, True)
+        elif kind == "blank":
+            nb = load(stem, False)
+        elif kind == "wrong":
+            nb = wrong(stem)
+        elif kind == "missing":
+            if i == len(stems) - 1:
+                continue
+            nb = load(stem, True)
+        else:
+            raise ValueError(f"unknown kind of honest student {kind!r}")
+        write(root / name / f"{stem}.ipynb", nb)
+    (root / name).mkdir(parents=True, exist_ok=True)
 
 
-def _loop_add_noise(solution: dict) -> dict:
-    nb = json.loads(json.dumps(solution))
-    for cell in nb["cells"]:
-        text = _text(cell)
-        if cell["cell_type"] == "code" and re.search(r"^def add_noise\(", text, re.MULTILINE):
-            cell["source"] = re.sub(r"### BEGIN SOLUTION\n.*?### END SOLUTION", LOOP, text, flags=re.DOTALL)
-    return nb
-
-
-def canvas(root: Path, name: str, solution: bool) -> None:
+def canvas(root: Path, name: str, stems: list[str], solution: bool) -> None:
     """A student who came through a Canvas bulk download: flat file names at the top level."""
-    write(root / f"{name}_12345_67890_{NB01}.ipynb", load(NB01, solution))
-    write(root / f"{name}_12345_67891_{NB05}.ipynb", load(NB05, False))
+    for k, stem in enumerate(stems):
+        write(root / f"{name}_12345_{67890 + k}_{stem}.ipynb", load(stem, solution and k == 0))
 
 
-BENCH_KINDS = ("correct", "wrong", "blank", "correct", "forger", "copier", "missing", "correct", "wronglesson", "malformed")
+BENCH_KINDS = ("correct", "wrong", "blank", "correct", "missing", "correct", "copier", "forger", "correct", "malformed")
 
 
-def make_class(root: Path, n_students: int) -> None:
+def bench_student(root: Path, name: str, kind: str, stems: list[str]) -> None:
+    from . import hostile
+
+    if kind in ("correct", "wrong", "blank", "missing"):
+        honest(root, name, kind, stems)
+    elif kind == "malformed":
+        write(root / name / "hw" / "my work (final).ipynb", '{"cells": [ not json')
+    else:
+        hostile.ATTACKS[kind].build(root, name, stems)
+
+
+def make_class(root: Path, n_students: int, stems: list[str]) -> None:
     """``n_students`` students of the kinds in BENCH_KINDS, in turn."""
     for i in range(n_students):
-        student(root, BENCH_KINDS[i % len(BENCH_KINDS)], f"student{i:03d}")
+        bench_student(root, f"student{i:03d}", BENCH_KINDS[i % len(BENCH_KINDS)], stems)

@@ -114,8 +114,9 @@ def _compare_tensor(got: Any, expected: torch.Tensor, what: str, atol: float, rt
         raise Mismatch(f"wrong shape: got {tuple(got.shape)}, expected {tuple(expected.shape)}.",
                        "Check which dimensions you reduced, added or dropped; print `.shape` after each line.", "shape")
     if got.device != expected.device:
+        like = dtype_source or "an input"
         raise Mismatch(f"{what} is on {got.device}, but the inputs were on {expected.device}.",
-                       "Create new tensors on the input's device (e.g. `torch.zeros_like(x)` or `device=x.device`).",
+                       f"Create new tensors on the inputs' device (`device={like}.device`, or `torch.zeros_like({like})`).",
                        "device")
     if got.is_floating_point() != expected.is_floating_point() or (
             expected.is_floating_point() and got.dtype != expected.dtype):

@@ -59,7 +59,7 @@ _MODULES = {"F": "import torch.nn.functional as F", "np": "import numpy as np", 
             "math": "import math", "torch": "import torch", "numpy": "import numpy"}
 
 
-def _name_error_hint(match: re.Match, names: list[str]) -> str:
+def _name_error_hint(match: re.Match, names: list[str], float_inputs: list[str]) -> str:
     name = match.group(1)
     if name in _MODULES:
         return (f"`{name}` is not imported in this notebook: add `{_MODULES[name]}` at the top of your cell "
@@ -67,6 +67,13 @@ def _name_error_hint(match: re.Match, names: list[str]) -> str:
     args = ", ".join(f"`{n}`" for n in names)
     return (f"`{name}` is neither an argument of your function ({args}) nor defined in the notebook: check its "
             "spelling, or run the cell that defines it first.")
+
+
+def _python_number_hint(match: re.Match, names: list[str], float_inputs: list[str]) -> str:
+    like = f", in the dtype of `{float_inputs[0]}` (`dtype={float_inputs[0]}.dtype`)" if float_inputs else ""
+    return ("Some input is a Python number here, not a tensor, so torch functions and tensor methods (`torch.sqrt`, "
+            f"`.sqrt()`) do not take it: turn it into a tensor first (`torch.as_tensor`){like}, or use `**` and "
+            "arithmetic, which work on numbers and tensors alike.")
 
 
 # Errors that many wrong answers raise, whatever the exercise; an exercise's own come first.
@@ -78,9 +85,7 @@ COMMON_ERRORS: tuple[KnownError, ...] = (
                "`torch.log10`), which work element by element."),
     KnownError("a torch function on a Python float",
                r"argument 'input' \(position 1\) must be Tensor, not (float|int)|'(float|int)' object has no attribute",
-               "Some input is a Python number here, not a tensor, so torch functions and tensor methods "
-               "(`torch.sqrt`, `.sqrt()`) do not take it: turn it into a tensor first, e.g. "
-               "`torch.as_tensor(value, dtype=x.dtype)`."),
+               _python_number_hint),
     KnownError("a (B,) tensor that does not broadcast over the pixels",
                r"size of tensor a \(\d+\) must match the size of tensor b \(\d+\)",
                "A tensor with one value per image has shape (B,), and the images (B, 1, 28, 28): to scale image b by "
@@ -98,13 +103,17 @@ RANDOM_HINT = ("Your function gives a different result each time it is called wi
                "is given as an argument instead of drawing new random numbers.")
 
 
-def error_hint(exercise: Exercise, error: BaseException, names: list[str]) -> Diagnosis | None:
-    """The hint for a known exception (the exercise's own first), or None."""
-    text = f"{type(error).__name__}: {error}"
+def error_hint(exercise: Exercise, outcome: Outcome, names: list[str]) -> Diagnosis | None:
+    """The hint for a known exception (the exercise's own first), or None. A :class:`KnownError`'s hint may be a
+    function ``hint(match, names, float_inputs)`` of the regex match, the parameter names and the names of the
+    floating-point tensor inputs."""
+    text = f"{type(outcome.error).__name__}: {outcome.error}"
+    float_inputs = [name.strip("`") for name, a in _inputs(outcome, names)
+                    if isinstance(a, torch.Tensor) and a.is_floating_point() and name.startswith("`")]
     for known in exercise.errors + COMMON_ERRORS:
         match = re.search(known.pattern, text)
         if match:
-            return Diagnosis("error", known.hint(match, names) if callable(known.hint) else known.hint)
+            return Diagnosis("error", known.hint(match, names, float_inputs) if callable(known.hint) else known.hint)
     return None
 
 
@@ -112,18 +121,19 @@ def matching_mistake(exercise: Exercise, outcomes: list[Outcome], atol: float, r
     """The first known mistake that explains the student's results, or None.
 
     A mistake explains them when it gives the student's results on every case the student gets wrong and on
-    every other case it can be computed for. Where the student's result is not real and finite (NaN, a complex
-    number) and the mistake's is, the case says nothing: a second slip (a missing clamp) must not hide the first.
+    every other case it can be computed for. A case where the student's result is not real and finite (NaN, a
+    complex number) and the mistake's is may be passed over, so that a second slip on an edge case (a missing
+    clamp) does not hide the first, but only when the mistake matches a real, finite wrong result elsewhere.
     """
     ran = [o for o in outcomes if o.error is None]
     wrong_on = [not same(o.got, o.expected, atol, rtol) for o in ran]
     if not any(wrong_on):
         return None
     for mistake in exercise.mistakes:
-        explained = False
+        explained = finite_explained = passed_over = False
         for o, student_wrong in zip(ran, wrong_on):
             try:
-                wrong = mistake.wrong(*copy.deepcopy(o.case.args), **copy.deepcopy(o.case.kwargs))
+                wrong = exercise.run(mistake.wrong, copy.deepcopy(o.case.args), copy.deepcopy(o.case.kwargs))
             except Exception:
                 if student_wrong:
                     break
@@ -131,10 +141,13 @@ def matching_mistake(exercise: Exercise, outcomes: list[Outcome], atol: float, r
             scale = size(wrong)
             if same(o.got, wrong, max(atol, (1e-3 + mistake.tolerance) * scale), max(rtol, 1e-3)):
                 explained = explained or student_wrong
-            elif is_real_and_finite(o.got) or not is_real_and_finite(wrong):
+                finite_explained = finite_explained or (student_wrong and is_real_and_finite(o.got))
+            elif not is_real_and_finite(o.got) and is_real_and_finite(wrong):
+                passed_over = True
+            else:
                 break
         else:
-            if explained:
+            if explained and (finite_explained or not passed_over):
                 return Diagnosis("mistake", mistake.hint)
     return None
 
@@ -178,7 +191,7 @@ def _say_factor(c: float) -> str:
     return f"Your values are too small by a constant factor: about {_fmt(c)} times the expected ones (1/{_fmt(1 / c)})."
 
 
-_CLOSE = ("close to the expected ones, but not within the tolerance{}: something small is off, such as a "
+_CLOSE = ("close to the expected {}, but not within the tolerance{}: something small is off, such as a "
           "neighbouring step (t ± 1) or input, a rounded constant, or float32 where float64 is needed.")
 
 
@@ -198,7 +211,8 @@ def describe_values(got: Any, expected: Any, items: tuple[str, ...] = ()) -> Dia
         return _describe_number(float(got.detach()), float(expected.detach()))
     g, e = got.detach().double(), expected.detach().double()
     if _close(g, e):
-        return Diagnosis("close", "Your values are " + _CLOSE.format(f" (largest difference {(g - e).abs().max().item():.2g})"))
+        largest = f" (largest difference {(g - e).abs().max().item():.2g})"
+        return Diagnosis("close", "Your values are " + _CLOSE.format("ones", largest))
     if e.abs().max() > 0 and _close(g, -e):
         return Diagnosis("sign", "Your values have the opposite sign of the expected ones, everywhere.")
     c = _factor(g.flatten(), e.flatten())
@@ -230,7 +244,7 @@ def _describe_number(got: Any, expected: float) -> Diagnosis:
         return Diagnosis("generic", "")
     r = got / expected
     if math.isclose(r, 1, rel_tol=2e-3):
-        return Diagnosis("close", "Your value is " + _CLOSE.format("").replace("ones", "one"))
+        return Diagnosis("close", "Your value is " + _CLOSE.format("one", ""))
     if r < 0:
         return Diagnosis("sign", "Your value has the opposite sign of the expected one." if math.isclose(r, -1, rel_tol=2e-3)
                          else "Your value has the wrong sign.")
@@ -349,9 +363,9 @@ def explain(exercise: Exercise, student_fn: Callable, outcomes: list[Outcome], f
     if found:
         return found
     try:
-        again = student_fn(*copy.deepcopy(failing.case.args), **copy.deepcopy(failing.case.kwargs))
+        again = exercise.run(student_fn, copy.deepcopy(failing.case.args), copy.deepcopy(failing.case.kwargs))
         if not same(again, failing.got, 1e-7, 1e-6):
-            return Diagnosis("random", RANDOM_HINT)
+            return Diagnosis("random", exercise.random_hint or RANDOM_HINT)
     except Exception:
         pass
     note = describe_values(failing.got, failing.expected, failing.case.items)
@@ -359,10 +373,12 @@ def explain(exercise: Exercise, student_fn: Callable, outcomes: list[Outcome], f
         located = off_term(failing, names) or mask_note(failing, names)
         if located:
             note = located if note.kind in ("norm", "generic") else Diagnosis(located.kind, f"{located.text} {note.text}")
-    text = " ".join(h for h in (note.text, exercise.generic_hint) if h)
+    text = " ".join(h for h in (note.text, checkpoint_hint(exercise, outcomes, atol, rtol)) if h)
     return Diagnosis(note.kind if note.text else "generic", text)
 
 
-def diagnose(got: Any, expected: Any, items: tuple[str, ...] = ()) -> str:
-    """The text of :func:`describe_values` (kept for old callers)."""
-    return describe_values(got, expected, items).text
+def checkpoint_hint(exercise: Exercise, outcomes: list[Outcome], atol: float, rtol: float) -> str:
+    """What to check by hand: the hint of the exercise's first checkpoint whose case the student gets wrong (a
+    checkpoint on a case that is already right would send the student the wrong way), else the generic hint."""
+    wrong = {o.case.label for o in outcomes if o.error is not None or not same(o.got, o.expected, atol, rtol)}
+    return next((hint for label, hint in exercise.checkpoints if label in wrong), exercise.generic_hint)

@@ -144,14 +144,14 @@ def _evaluate(exercise: Exercise, student_fn: Callable, cases: list[Case], atol:
     outcomes, changed = [], []
     for case in cases:
         try:
-            expected = exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+            expected = exercise.run(exercise.reference, copy.deepcopy(case.args), copy.deepcopy(case.kwargs))
         except Exception as err:  # a bug in the course, not the student's fault
             return CheckResult(exercise.id, False, f"the check itself failed ({type(err).__name__}: {err}); please report it.")
         args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
         before = snapshot_inputs(args, kwargs)
         outcome = Outcome(case, expected, args=args, kwargs=kwargs)
         try:
-            outcome.got = student_fn(*args, **kwargs)
+            outcome.got = exercise.run(student_fn, args, kwargs)
         except NotImplementedError:
             return CheckResult(exercise.id, False, "not implemented yet.",
                                "Replace `raise NotImplementedError` with your code, run that cell, then this one.",
@@ -186,7 +186,7 @@ def _error_result(exercise: Exercise, outcomes: list[Outcome], outcome: Outcome,
                   atol: float, rtol: float) -> CheckResult:
     err = outcome.error
     message = f"your function raised {type(err).__name__}: {err}{where}"
-    found = diagnosis.error_hint(exercise, err, names) or diagnosis.matching_mistake(exercise, outcomes, atol, rtol)
+    found = diagnosis.error_hint(exercise, outcome, names) or diagnosis.matching_mistake(exercise, outcomes, atol, rtol)
     if found:
         return CheckResult(exercise.id, False, message, found.text, _SOURCE[found.kind], found.kind)
     return CheckResult(exercise.id, False, message, diagnosis.GENERIC_ERROR_HINT, "generic", "exception")

@@ -54,13 +54,15 @@ register(Exercise(
                    Case((_x, 1e-4, _eps), label="beta=1e-4"),
                    Case((_x, _per_image_beta, _eps), label="beta a (B, 1, 1, 1) tensor, one per image",
                         items=("β = 1e-4", "β = 0.02", "β = 0.2", "β = 0.5")),
-                   Case((_x[:2], torch.tensor(0.1), _eps[:2]), label="beta a 0-d tensor")],
+                   Case((_x[:2], torch.tensor(0.1), _eps[:2]), label="beta a 0-d tensor"),
+                   Case((_x[:2], 1.0, _eps[:2]), label="beta=1 (all noise, as a later cell tries)")],
     mistakes=(
         KnownMistake("no square root on β", lambda x, b, n: (1 - _tensor(b, x)).sqrt() * x + _tensor(b, x) * n,
                      "Forgot the square root on the noise's coefficient: β is its variance, the coefficient is its "
                      "standard deviation."),
         KnownMistake("the image not scaled", lambda x, b, n: x + _tensor(b, x).sqrt() * n,
-                     "Scale the image down too, or its variance grows every step (the straight line of the plot above)."),
+                     "Scale the image down too: without that, every step adds β to the variance, which then grows "
+                     "without bound."),
         KnownMistake("no square root on (1 − β)", lambda x, b, n: (1 - _tensor(b, x)) * x + _tensor(b, x).sqrt() * n,
                      "Forgot the square root on the image's coefficient. " + _STD_HINT),
         KnownMistake("no square roots at all", lambda x, b, n: (1 - _tensor(b, x)) * x + _tensor(b, x) * n,

@@ -84,7 +84,8 @@ register(Exercise(
                      + (1 - per_image(s.alphas_cumprod, t[:1])).sqrt() * n,
                      "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),
     ),
-    generic_hint="Try t = 0 in your head: ᾱ_0 ≈ 1, so x_t must be almost x₀ there.",
+    generic_hint="Try both ends in your head: at t = 0, ᾱ_0 ≈ 1 and x_t must be almost x₀; at t = 999, ᾱ ≈ 0 and "
+                 "x_t must be almost pure noise.",
 ))
 
 
@@ -96,7 +97,9 @@ register(Exercise(
     "nb02.snr_db", "02_forward_process_and_schedules", "snr_db", "signal-to-noise ratio in decibels", "easy",
     schedules.snr_db,
     cases=lambda: [Case((_schedule.alphas_cumprod,), label="linear schedule"),
-                   Case((torch.tensor([0.5, 0.9, 0.01]),), label="abar = 0.5, 0.9, 0.01")],
+                   Case((torch.tensor([0.5, 0.9, 0.01]),), label="abar = 0.5, 0.9, 0.01"),
+                   Case((schedules.make_schedule("cosine", 1000).alphas_cumprod,),
+                        label="cosine schedule, ᾱ from 0.99996 down to 2e-9")],
     mistakes=(
         KnownMistake("the SNR itself, not in decibels", lambda a: _ratio(a),
                      "That is the SNR itself; convert it to decibels."),
@@ -116,5 +119,8 @@ register(Exercise(
         KnownMistake("signal minus noise", lambda a: 10 * torch.log10(a - (1 - a)),
                      "The SNR is a ratio of the two variances, not their difference."),
     ),
-    generic_hint="0 dB means as much signal as noise: check that ᾱ = 0.5 gives 0.",
+    checkpoints=(("abar = 0.5, 0.9, 0.01", "0 dB means as much signal as noise: work out by hand what ᾱ = 0.5, 0.9 "
+                                           "and 0.01 must give, and print yours."),),
+    generic_hint="0 dB means as much signal as noise, +10 dB ten times more signal: work out by hand what ᾱ = 0.5 "
+                 "and 0.9 must give.",
 ))

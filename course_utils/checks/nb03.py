@@ -57,6 +57,9 @@ register(Exercise(
                      "α_t is one step's factor; x_t was made in one jump from x₀ with the cumulative ᾱ_t."),
         KnownMistake("only x_t divided", lambda x, t, e, s: x / _sa(t) - _s1(t) * e,
                      "Divide the whole difference, not only x_t: the noise term must be removed first."),
+        KnownMistake("only the noise term divided", lambda x, t, e, s: x - _s1(t) / _sa(t) * e,
+                     "Solve for x₀ in two moves: take the whole noise term away from x_t, then undo the image's "
+                     "scaling on everything that is left; you undid it on the noise term only."),
         KnownMistake("off by one (ᾱ_{t−1})", lambda x, t, e, s: (x - (1 - per_image(s.alphas_cumprod_prev, t)).sqrt() * e)
                      / per_image(s.alphas_cumprod_prev, t).sqrt(),
                      "Off by one: x_t was made with ᾱ_t at index t itself, not one step earlier."),
@@ -70,7 +73,9 @@ register(Exercise(
         KnownMistake("one t for the whole batch", lambda x, t, e, s: (x - _s1(t[:1]) * e) / _sa(t[:1]),
                      "Each image has its own step: index the schedule with the whole tensor t, not t[0]."),
     ),
-    generic_hint="Check t = 0 in your head: ᾱ_0 ≈ 1, so the result must be almost x_t minus a little noise.",
+    generic_hint="Solve x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε for x₀ as you would for numbers, then check both ends in your "
+                 "head: at t = 0 (ᾱ ≈ 1) the result is almost x_t; at t = 999 (ᾱ ≈ 4e-5) almost nothing of x₀ is left "
+                 "in x_t, and undoing that tiny scaling makes the result large.",
     atol=1e-3,
 ))
 
@@ -94,7 +99,9 @@ register(Exercise(
     "telling the network which step it is on", "medium", model.sinusoidal_timestep_embedding,
     aliases=("nb03.timestep_embedding",),
     cases=lambda: [Case((torch.tensor([0, 1, 10, 999]), 16), label="dim=16", items=("t = 0", "t = 1", "t = 10", "t = 999")),
-                   Case((torch.tensor([5, 500]), 64), label="dim=64", items=("t = 5", "t = 500"))],
+                   Case((torch.tensor([5, 500]), 64), label="dim=64", items=("t = 5", "t = 500")),
+                   Case((torch.tensor([0, 999]), 128), label="dim=128 (the U-Net's), t = 0 and 999",
+                        items=("t = 0", "t = 999"))],
     mistakes=(
         KnownMistake("cosines first", lambda t, d: _embed(t, d).roll(d // 2, dims=1),
                      "Sines first, then cosines."),
@@ -122,4 +129,6 @@ register(Exercise(
                      tolerance=0.5),
     ),
     generic_hint="Print your frequencies for dim = 8: they must start at 1 and fall towards 1/10000.",
+    # Angles reach 999 radians, where float32 rounds to about 6e-5: equivalent spellings differ by that much.
+    atol=2.5e-4,
 ))

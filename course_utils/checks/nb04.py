@@ -1,10 +1,14 @@
-"""Checks for notebook 4, training a tiny DDPM: the eps-prediction loss and one EMA update."""
+"""Checks for notebook 4, training a tiny DDPM: the eps-prediction loss, one EMA update and one training step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
+from torch import nn
 
 from .. import training
+from ..forward import q_sample
 from ..model import TinyUNet, UNetConfig
 from ..schedules import make_schedule
 from .registry import Case, Exercise, KnownError, KnownMistake, per_image, register
@@ -26,15 +30,30 @@ def _tiny_model() -> TinyUNet:
         return TinyUNet(cfg).eval()
 
 
+class _ProbeNet(nn.Module):
+    """A stand-in network for the check, called like the U-Net: its output depends strongly on x_t and on t, down to
+    a single step, so a loss made from the wrong x_t or the wrong t is far from the right one (an untrained U-Net's
+    output is so small that its loss is close to mean(noise²) whatever it is given)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(0.7))
+        self.shift = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x, t, labels=None):
+        return self.scale * x + self.shift * torch.sin(1.3 * t.float()).view(-1, *([1] * (x.dim() - 1)))
+
+
 def _x_t(x0, t, n, abar=None):
     abar = per_image(_schedule.alphas_cumprod if abar is None else abar, t)
     return abar.sqrt() * x0 + (1 - abar).sqrt() * n
 
 
 def _loss_cases():
-    model = _tiny_model()
-    return [Case((model, _x0, _t, _eps, _schedule), label="t = 3, 100, 500, 999"),
-            Case((model, _x0[:1], _t[2:3], _eps[:1], _schedule), label="one image")]
+    model, probe = _tiny_model(), _ProbeNet()
+    return [Case((model, _x0, _t, _eps, _schedule), label="a small U-Net, t = 3, 100, 500, 999"),
+            Case((probe, _x0, _t, _eps, _schedule), label="a network sensitive to x_t and t, t = 3, 100, 500, 999"),
+            Case((probe, _x0[:1], _t[3:], _eps[:1], _schedule), label="one image at t = 999")]
 
 
 def _reaches_the_weights(loss, model, *_):
@@ -80,6 +99,17 @@ register(Exercise(
                      "Pass the same steps t to the model that you used to make x_t: it needs to know how noisy x_t is."),
         KnownMistake("the absolute error (L1)", lambda m, x0, t, n, s: (m(_x_t(x0, t, n), t) - n).abs().mean(),
                      "Square the error (mean *squared* error), don't take its absolute value."),
+        KnownMistake("the model given t − 1", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t - 1) - n) ** 2).mean(),
+                     "Give the model the very step t you used to make x_t (no t − 1): the network must know exactly "
+                     "how noisy its input is."),
+        KnownMistake("the model given t + 1", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t + 1) - n) ** 2).mean(),
+                     "Give the model the very step t you used to make x_t (no t + 1): the network must know exactly "
+                     "how noisy its input is."),
+        KnownMistake("x_t made with x0 in place of the noise", lambda m, x0, t, n, s: ((m(_x_t(x0, t, x0), t) - n) ** 2).mean(),
+                     "Your x_t is made from x0 twice: q_sample's last argument is the noise ε that goes into x_t (`noise`), "
+                     "the same noise the network must then predict."),
+        KnownMistake("compared with x_t", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - _x_t(x0, t, n)) ** 2).mean(),
+                     "The network's target is the noise ε that went into x_t (`noise`), not x_t itself."),
         KnownMistake("the root of the mean squared error", lambda m, x0, t, n, s: ((m(_x_t(x0, t, n), t) - n) ** 2).mean().sqrt(),
                      "No square root at the end: the loss is the mean squared error itself."),
     ),
@@ -115,5 +145,108 @@ register(Exercise(
         KnownMistake("the new value subtracted", lambda a, v, d: d * a - (1 - d) * v,
                      "Add the new value's share; subtracting it pushes the average away from the values."),
     ),
+    checkpoints=(("decay 0 (no memory)", "With decay = 0 nothing of the old average is kept: the result must be the new "
+                                         "value itself."),
+                 ("decay 1 (never moves)", "With decay = 1 all of the old average is kept: the result must be the old "
+                                           "average itself.")),
+    generic_hint="If average and value are equal, one update must leave them equal: that fixes the weight of the new "
+                 "value once you know the weight of the old average.",
     type_hint="Return a tensor (do not convert with `float(...)` or `.item()`): the cell below calls `.item()` on it.",
+))
+
+
+# ----------------------------------------------------------------------------- one training step (Algorithm 1)
+
+_TINY_STEP_CONFIG = training.TrainConfig(
+    model=UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False),
+    batch_size=4, lr=5e-3, ema_decay=0.9, grad_clip=1.0, seed=0,
+)
+
+
+def _two_steps(train_step, seed: int, x0: torch.Tensor):
+    """Run ``train_step`` twice on a fresh tiny run; what the check compares: the two losses, the weights, the
+    EMA weights, and the generator's next draw (so t and ε must come from ``state.generator``, t first)."""
+    with torch.random.fork_rng(devices=[]):
+        state = training.new_train_state(replace(_TINY_STEP_CONFIG, seed=seed))
+    losses = tuple(train_step(state, x0[i]) for i in range(2))
+    flat = lambda module: torch.cat([p.detach().flatten() for p in module.parameters()])  # noqa: E731
+    after = torch.rand(3, generator=state.generator)
+    return (*losses, flat(state.model), flat(state.ema.model), after)
+
+
+def _wrong_step(*, zero_grad=True, ema_first=False, ema=True, t_from_one=False, noise_first=False, clip=True,
+                target="noise"):
+    """A training step with one slip, for the table of known mistakes."""
+    def step(state, x0):
+        model, g, cfg = state.model, state.generator, state.config
+        T = state.schedule.num_timesteps
+
+        def draw_t():
+            return torch.randint(1 if t_from_one else 0, T, (x0.shape[0],), generator=g)
+
+        def draw_noise():
+            return torch.randn(x0.shape, generator=g)
+
+        if noise_first:
+            noise = draw_noise()
+            t = draw_t()
+        else:
+            t = draw_t()
+            noise = draw_noise()
+        if target == "noise":
+            loss = training.training_loss(cfg, model, x0, t, noise, schedule=state.schedule)
+        else:
+            loss = ((model(q_sample(x0, t, state.schedule, noise=noise), t) - x0) ** 2).mean()
+        if zero_grad:
+            state.optimizer.zero_grad()
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if ema and ema_first:
+            state.ema.update(model)
+        state.optimizer.step()
+        if ema and not ema_first:
+            state.ema.update(model)
+        return loss.item()
+    return step
+
+
+def _step_cases():
+    g = torch.Generator().manual_seed(77)
+    x0 = torch.rand(2, 4, 1, 28, 28, generator=g) * 2 - 1  # two batches of 4 digits' worth of pixels
+    return [Case((0, x0), label="two steps of a fresh run, seed 0"),
+            Case((5, x0.flip(0)), label="two steps of a fresh run, seed 5")]
+
+
+register(Exercise(
+    "nb04.train_step", "04_training_a_tiny_ddpm", "train_step", "one training step: Algorithm 1 and the EMA", "medium",
+    training.train_step,
+    cases=_step_cases,
+    call=_two_steps,  # a case is (seed, two batches): the check builds the run and takes two steps with the function
+    mistakes=(
+        KnownMistake("gradients never zeroed", _wrong_step(zero_grad=False),
+                     "Your first step is right but the second is not: PyTorch *adds* new gradients to the old ones. "
+                     "Clear them before each backward pass."),
+        KnownMistake("the EMA updated before the optimizer step", _wrong_step(ema_first=True),
+                     "The average must take in the weights *after* this step's update: update the EMA last."),
+        KnownMistake("no EMA update", _wrong_step(ema=False),
+                     "The weights are right but their average never moves: update `state.ema` after the optimizer "
+                     "step."),
+        KnownMistake("t drawn from 1 to T - 1", _wrong_step(t_from_one=True),
+                     "The course numbers the steps from 0 to T - 1 (notebook 2's convention, not the paper's 1 to T): "
+                     "draw t from all of them."),
+        KnownMistake("ε drawn before t", _wrong_step(noise_first=True),
+                     "Right pieces, wrong order: draw t first, then ε, from `state.generator`, so that a run can be "
+                     "repeated (and resumed) exactly."),
+        KnownMistake("no gradient clipping", _wrong_step(clip=False),
+                     "Close, but the gradients are not clipped: limit their total norm to `state.config.grad_clip` "
+                     "before the optimizer step (PyTorch's `torch.nn.utils` has the function)."),
+        KnownMistake("the clean image as the target", _wrong_step(target="x0"),
+                     "The network predicts the noise ε: the loss compares its output with the noise (use "
+                     "`training_loss`, or your loss from exercise 1)."),
+    ),
+    type_hint="Return the loss as a Python number (`loss.item()`): the training loop records it in `state.losses`.",
+    random_hint="Your steps differ from run to run: draw t and ε with `generator=state.generator` (t first), so that a "
+                "run can be repeated and resumed exactly.",
+    atol=1e-6, rtol=1e-5,
 ))

@@ -54,9 +54,16 @@ register(Exercise(
         KnownMistake("α for ᾱ", lambda b: b * (1 - torch.cat([torch.ones(1, dtype=b.dtype), (1 - b)[:-1]])) / b,
                      "Use the cumulative ᾱ (torch.cumprod of 1 − β), not each step's own α."),
     ),
-    dtype_hint="Keep the betas' dtype: `torch.ones(1)` is float32, so give it `dtype=betas.dtype` before joining it "
-               "to float64 values (or convert the result back with `.to(betas.dtype)`).",
-    generic_hint="Work out β̃_0 and β̃_1 by hand for betas = 0.1, 0.2, 0.3 and print yours.",
+    dtype_hint="Keep the betas' dtype: float64 betas must give float64 β̃_t. Something in your code makes float32 "
+               "values: a `.float()`, or a tensor you create without `dtype=betas.dtype` (`torch.ones`, `torch.zeros`, "
+               "`torch.tensor`). Keep everything in the betas' dtype, or convert the result with `.to(betas.dtype)`.",
+    checkpoints=(("five made-up betas", "Work out β̃_0 and β̃_1 by hand for the betas 0.1, 0.2, 0.3 and print yours for "
+                                        "torch.tensor([0.1, 0.2, 0.3])."),),
+    generic_hint="Work out β̃_0 and β̃_1 by hand for the betas 0.1, 0.2, 0.3 and print yours.",
+    # β̃_t is about 1e-4 at small t: an absolute tolerance would accept anything there. float32 arithmetic on the
+    # float32 schedules is off by at most 4e-4 of β̃_t, which is fine for sampling.
+    atol=1e-9,
+    rtol=1e-3,
 ))
 
 

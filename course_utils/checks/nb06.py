@@ -22,7 +22,8 @@ def _sigma_cases():
     a = schedule_from_betas("linear", linear_betas(1000)).alphas_cumprod
     return [Case((a[600], a[400], 0.5), label="η = 0.5, t = 600 → 400"), Case((a[600], a[400], 1.0), label="η = 1"),
             Case((a[999], a[979], 0.3), label="η = 0.3, t = 999 → 979"), Case((a[600], a[400], 0.0), label="η = 0"),
-            Case((a[20], torch.tensor(1.0), 1.0), label="last step, ᾱ_prev = 1")]
+            Case((a[20], torch.tensor(1.0), 1.0), label="last step, ᾱ_prev = 1"),
+            Case((a[600], a[599], 1.0), label="η = 1, one step back (t = 600 → 599)")]
 
 
 def _ratio(at, ap):  # the noise left after the step over the noise before it
@@ -60,14 +61,21 @@ register(Exercise(
                      "Inside the second root the ratio is upside down (ᾱ_t < ᾱ_prev, so the factor lies between 0 "
                      "and 1); taking the absolute value hides the mistake."),
         KnownMistake("the first ratio left out", lambda at, ap, eta: eta * _shrink(at, ap).sqrt(),
-                     "One of the two factors is missing: with η = 1, σ² must equal β̃_t, the DDPM posterior variance."),
+                     "One of the two factors is missing: with η = 1 and one step back (t_prev = t − 1), σ² must equal "
+                     "β̃_t, the DDPM posterior variance."),
         KnownMistake("the second factor left out", lambda at, ap, eta: eta * _ratio(at, ap).sqrt(),
-                     "One of the two factors is missing: with η = 1, σ² must equal β̃_t, the DDPM posterior variance."),
+                     "One of the two factors is missing: with η = 1 and one step back (t_prev = t − 1), σ² must equal "
+                     "β̃_t, the DDPM posterior variance."),
     ),
     type_hint="σ must be a tensor: the cells below square σ and stack the results with torch.stack. Use tensor "
               "operations (`.sqrt()`, `torch.sqrt`), not `math.sqrt` or `float(...)`, also for η = 0.",
-    generic_hint="Check two special cases: η = 0 and the last step (ᾱ_prev = 1) must both give σ = 0, and with η = 1 "
-                 "σ² must equal the DDPM posterior variance β̃_t.",
+    checkpoints=(("η = 0", "η = 0 must give σ = 0 (no fresh noise at all)."),
+                 ("last step, ᾱ_prev = 1", "At the last step (ᾱ_prev = 1) σ must be 0: nothing may be added to the "
+                                           "clean image."),
+                 ("η = 1, one step back (t = 600 → 599)", "With η = 1 and one step back (t_prev = t − 1), σ² must equal "
+                                                          "the DDPM posterior variance β̃_t (schedule.posterior_variance[t]).")),
+    generic_hint="Check the special cases by hand: η = 0 and the last step (ᾱ_prev = 1) must both give σ = 0, and with "
+                 "η = 1 and one step back (t_prev = t − 1) σ² must equal the DDPM posterior variance β̃_t.",
 ))
 
 
@@ -127,7 +135,12 @@ register(Exercise(
         KnownMistake("x̂₀ and ε coefficients swapped", lambda x, e, a, ap, eta, z: (1 - ap).sqrt() * _x0_hat(x, e, a) + ap.sqrt() * e,
                      "The coefficients are swapped: at the last step (ᾱ_prev = 1) the result must be x̂₀ itself."),
     ),
-    generic_hint="Check the last step in your head: with ᾱ_prev = 1 and η = 0 the result must be exactly x̂₀.",
+    checkpoints=(("last step, abar_prev = 1", "Check the last step in your head: with ᾱ_prev = 1 and η = 0 the result "
+                                              "must be exactly x̂₀."),
+                 ("η = 0", "With η = 0 the step is q_sample(x̂₀, t_prev) with the noise ε̂: the same noise, rescaled to "
+                           "the arrival step's level.")),
+    generic_hint="Compare your code with Eq. 12 term by term: x̂₀ and its coefficient, the direction term, the fresh "
+                 "noise.",
 ))
 
 
@@ -154,14 +167,26 @@ def _arc(a, b, w, th, divide=True):
     return out / th.sin() if divide else out
 
 
+def _no_limit(a, b, w):  # the formula as written: 0/0 when θ = 0
+    return _arc(a, b, w, _theta(a, b))
+
+
+def _no_clamp(a, b, w):  # the θ → 0 limit taken, but arccos of a cosine that rounds above 1 is NaN
+    th = _flat_cos(a, b).acos()
+    return torch.where(th < 1e-4, _lerp(a, b, w), _arc(a, b, w, th))
+
+
 _ANGLE_ITEMS = ("pair 0", "pair 1", "pair 2")
+_same = torch.randn(16, 1, 28, 28, generator=_g)  # enough pairs that the cosine of some rounds above 1
 
 register(Exercise(
     "nb06.slerp", "06_ddim_fast_deterministic_sampling", "slerp", "spherical interpolation between two noises", "medium",
     samplers.slerp,
     cases=lambda: [Case((_z0, _z1, 0.3), label="α = 0.3", items=_ANGLE_ITEMS), Case((_z0, _z1, 0.5), label="α = 0.5", items=_ANGLE_ITEMS),
                    Case((_z0, _z1, 0.0), label="α = 0 gives z0", items=_ANGLE_ITEMS),
-                   Case((_z0, _z1, 1.0), label="α = 1 gives z1", items=_ANGLE_ITEMS)],
+                   Case((_z0, _z1, 1.0), label="α = 1 gives z1", items=_ANGLE_ITEMS),
+                   Case((_same, _same.clone(), 0.3), label="an identical pair (θ = 0)"),
+                   Case((_z0[:1], 3 * _z0[:1], 0.5), label="a pair pointing the same way (z1 = 3 z0)")],
     mistakes=(
         KnownMistake("the straight line (lerp)", _lerp,
                      "That is the straight line between z0 and z1; slerp follows the arc, so the angle θ between "
@@ -182,14 +207,26 @@ register(Exercise(
                                           .clamp(-1, 1).acos().view(-1, 1, 1, 1)),
                      "Divide each image's dot product by that image's own lengths (`.norm(dim=1)`), not by the norms "
                      "of the whole batch."),
+        KnownMistake("no limit for θ = 0 (0/0 on an identical pair)", _no_limit,
+                     "When z0 and z1 point the same way, θ = 0 and the formula divides 0 by 0 (NaN). Work out what the "
+                     "two weights tend to as θ → 0, and return that limit when θ is (almost) 0."),
+        KnownMistake("arccos of a cosine that rounds above 1", _no_clamp,
+                     "Rounding can make the cosine of two noises that point the same way come out a hair above 1, and "
+                     "its arccos is NaN: clamp the cosine into [−1, 1] before taking the arccos."),
         KnownMistake("the straight line, rescaled",
                      lambda a, b, w: _lerp(a, b, w) / _lerp(a, b, w).flatten(1).norm(dim=1).view(-1, 1, 1, 1)
                      * _lerp(a.flatten(1).norm(dim=1), b.flatten(1).norm(dim=1), w).view(-1, 1, 1, 1),
                      "Rescaling the straight line fixes its length but not its direction: slerp moves along the arc, "
                      "with weights that depend on the angle θ."),
     ),
-    generic_hint="Check the ends: α = 0 must give z0 and α = 1 must give z1; then check that halfway the length stays "
-                 "close to that of z0 and z1.",
+    checkpoints=(("α = 0 gives z0", "Check the ends: α = 0 must give z0 exactly."),
+                 ("α = 1 gives z1", "Check the ends: α = 1 must give z1 exactly."),
+                 ("an identical pair (θ = 0)", "For an identical pair θ = 0, and the result must be z0 itself (what do "
+                                               "the two weights tend to as θ → 0?)."),
+                 ("a pair pointing the same way (z1 = 3 z0)", "For a pair pointing the same way θ = 0: return the limit "
+                                                             "of the arc as θ → 0.")),
+    generic_hint="Check that halfway the length stays close to that of z0 and z1, and that the angle is taken for each "
+                 "pair on its own.",
 ))
 
 
@@ -229,6 +266,7 @@ register(Exercise(
         KnownMistake("extrapolated from the older prediction", lambda x0, x0p, h, hp: _line(x0, x0p, h, hp, base=x0p),
                      "Start from the newest prediction, x0_hat, and move forward along the line from there."),
     ),
-    generic_hint="Check the special cases: the same prediction twice needs no correction at all, and doubling the step "
-                 "ahead doubles the correction.",
+    checkpoints=(("the same prediction twice", "With the same prediction twice the line is flat: no correction at all."),),
+    generic_hint="Draw the line through the two predictions (λ across, x̂₀ up) and read off its value halfway through "
+                 "the step ahead; doubling the step ahead must double the correction.",
 ))

@@ -43,7 +43,10 @@ register(Exercise(
         KnownMistake("a sum without the difference", lambda c, u, w: u + w * c,
                      "Guidance moves along the *difference* of the two predictions. " + _AT_W),
     ),
-    generic_hint=_AT_W,
+    checkpoints=(("w = 0", "At w = 0 your result must be eps_uncond exactly: the label is ignored."),
+                 ("w = 1", "At w = 1 your result must be eps_cond exactly: the plain conditional model, no guidance.")),
+    generic_hint="With w > 1 your result must lie on the straight line through eps_uncond and eps_cond, beyond "
+                 "eps_cond, and w = 3 must push further than w = 2.",
 ))
 
 
@@ -82,7 +85,10 @@ register(Exercise(
                    "`schedule.sqrt_one_minus_alphas_cumprod[t]` has shape (B,), one value per image; reshape it to "
                    "(B, 1, 1, 1) (`.view(-1, 1, 1, 1)`) so that it broadcasts over each image's pixels."),
     ),
-    generic_hint="Check s = 0 (no guidance: ε unchanged) and t = 0, where the noise is tiny and so is the nudge.",
+    checkpoints=(("s = 0", "With s = 0 (no guidance) ε must come back unchanged."),),
+    generic_hint="Start from the relation between ε and the score, ε ≈ −√(1 − ᾱ_t) ∇ log p(x_t): guidance adds "
+                 "s ∇ log p_φ(y | x_t, t) to the score; turn that back into ε. The nudge must be small at t = 0, where "
+                 "little noise is left, and largest at t = 999.",
 ))
 
 
@@ -97,6 +103,17 @@ def _merge_cases():
 
 
 _MASK = "mask = 1 marks the known pixels (taken from x_known_t), mask = 0 the ones the sampler fills in (from x_generated)."
+
+
+def _known_pixels_exact(merged, x_generated, x_known_t, mask):
+    """The known pixels must be x_known_t's bit for bit: the cell that inpaints checks them with torch.equal."""
+    ones = torch.broadcast_to(mask, merged.shape) == 1
+    if not torch.equal(merged[ones], torch.broadcast_to(x_known_t, merged.shape)[ones]):
+        return ("your known pixels (mask = 1) are close to x_known_t but not exactly equal.",
+                "Where mask = 1 the result must be x_known_t bit for bit (the cell that inpaints compares them exactly): "
+                "take each pixel from one of the two images, with products by the 0/1 mask or torch.where, instead of "
+                "arithmetic that mixes them and rounds.")
+    return None
 
 register(Exercise(
     "nb07.inpaint_merge", "07_conditioning_and_guidance", "inpaint_merge", "inpainting: keeping the known pixels at every step",
@@ -124,4 +141,5 @@ register(Exercise(
                    "mask is a float tensor of 0.0 and 1.0, so `~mask` is not defined for it: its opposite is `1 - mask`."),
     ),
     generic_hint=_MASK,
+    validate=_known_pixels_exact,
 ))

@@ -53,11 +53,14 @@ class KnownMistake:
 
 @dataclass(frozen=True)
 class KnownError:
-    """An exception a plausible wrong answer raises: ``pattern`` (a regex) is searched in "Type: message"."""
+    """An exception a plausible wrong answer raises: ``pattern`` (a regex) is searched in "Type: message".
+
+    ``hint`` is a text, or a function ``hint(match, names, float_inputs)`` that fills in names (see
+    :func:`course_utils.checks.diagnosis.error_hint`)."""
 
     name: str
     pattern: str
-    hint: str
+    hint: str | Callable
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,11 @@ class Exercise:
     ``cases`` builds the cases (called once, on the first check). ``type_hint`` explains why the
     following cells need the result's type (a tensor, a Python float); ``dtype_hint`` likewise for
     its dtype. ``validate(got, *args)`` may return ``(message, hint)`` for a further requirement
-    (e.g. a loss that can be back-propagated). ``generic_hint`` is added when no known mistake
-    matches; like every hint it names a method, never the formula asked for. ``aliases`` are ids
-    the exercise had before (they still find it).
+    (e.g. a loss that can be back-propagated). When no known mistake matches, the hint says how the
+    values are off and adds what to check by hand: the hint of the first of ``checkpoints``
+    (``(case label, hint)`` pairs, e.g. ``("t = 0", "at t = 0, ᾱ ≈ 1, so ...")``) whose case the answer
+    gets wrong, else ``generic_hint``, which must not point at one case. Like every hint these name a
+    method, never the formula asked for. ``aliases`` are ids the exercise had before (they still find it).
     """
 
     id: str  # "nb01.add_noise": "nb" + the notebook's number + "." + the function's name
@@ -82,6 +87,7 @@ class Exercise:
     mistakes: tuple[KnownMistake, ...] = ()
     errors: tuple[KnownError, ...] = ()
     generic_hint: str = ""
+    checkpoints: tuple[tuple[str, str], ...] = ()
     type_hint: str = ""
     dtype_hint: str = ""
     validate: Callable | None = None
@@ -89,6 +95,10 @@ class Exercise:
     rtol: float = 1e-4
     aliases: tuple[str, ...] = ()
     check: str = ""  # the check's name; "check_<function>" unless given
+    # How a case runs a function, for an exercise whose answer is what it *does* (a training step changes the
+    # weights): call(fn, *case.args) runs it and returns what is compared. None: fn(*case.args) is compared.
+    call: Callable | None = None
+    random_hint: str = ""  # said when the answer differs from call to call (default: "use the noise it is given")
 
     def __post_init__(self):
         if not self.check:
@@ -100,10 +110,15 @@ class Exercise:
         names = (f"check_{alias.split('.', 1)[1]}" for alias in self.aliases)
         return tuple(name for name in names if name != self.check)
 
+    def run(self, fn: Callable, args: tuple, kwargs: dict):
+        """What a case compares for ``fn`` (the student's function, the reference or a known mistake)."""
+        return self.call(fn, *args, **kwargs) if self.call is not None else fn(*args, **kwargs)
+
     def hints(self) -> list[str]:
         """Every fixed hint this exercise can print (the dynamic ones only add numbers or names)."""
-        fixed = [m.hint for m in self.mistakes] + [e.hint for e in self.errors]
-        return fixed + [h for h in (self.generic_hint, self.type_hint, self.dtype_hint) if h]
+        fixed = [m.hint for m in self.mistakes] + [e.hint for e in self.errors if isinstance(e.hint, str)]
+        fixed += [hint for _, hint in self.checkpoints]
+        return fixed + [h for h in (self.generic_hint, self.type_hint, self.dtype_hint, self.random_hint) if h]
 
 
 class Registry(Mapping):
