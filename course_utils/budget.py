@@ -167,12 +167,15 @@ def measure_seconds(fn: Callable[[], object], *, repeats: int = 3, warmup: int =
 
 
 def seconds_per_network_call(model, batch_size: int, *, labels: bool = False, num_timesteps: int = 1000,
+                             shape: tuple[int, ...] = (1, 28, 28), time: float | None = None,
                              device=None, largest_timed_batch: int = 64, repeats: int = 3) -> float:
     """Seconds for one call of ``model`` (a network or a guidance wrapper) on a batch of ``batch_size`` images.
 
     Batches larger than ``largest_timed_batch`` are timed at that size and scaled up in proportion (past a few
     dozen images a CPU's cost per image no longer falls). ``labels=True`` passes digit labels, as a
-    class-conditional model or a guidance wrapper needs.
+    class-conditional model or a guidance wrapper needs. ``shape`` is one input's shape (a latent model's, e.g.
+    notebook 10's (4, 7, 7)), ``time`` the t it is called at (default ``num_timesteps // 2``; a flow model's t is
+    in [0, 1], so give 0.5).
     """
     from .samplers import call_model, model_device
 
@@ -180,8 +183,8 @@ def seconds_per_network_call(model, batch_size: int, *, labels: bool = False, nu
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     device = torch.device(device) if device is not None else model_device(model, torch.device("cpu"))
     timed = min(batch_size, largest_timed_batch)
-    x = torch.randn(timed, 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
-    t = torch.full((timed,), num_timesteps // 2, device=device)
+    x = torch.randn(timed, *shape, generator=torch.Generator().manual_seed(0)).to(device)
+    t = torch.full((timed,), num_timesteps // 2 if time is None else time, device=device)
     y = (torch.arange(timed) % 10).to(device) if labels else None
     with torch.no_grad():
         seconds = measure_seconds(lambda: call_model(model, x, t, y), repeats=repeats)

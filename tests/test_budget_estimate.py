@@ -45,3 +45,14 @@ def test_the_measurements_are_positive_and_scale_with_the_batch():
     assert measure_seconds(lambda: torch.ones(10).sum(), repeats=3) >= 0
     with pytest.raises(ValueError, match="batch_size"):
         seconds_per_network_call(model, 0)
+
+
+def test_a_latent_model_is_timed_on_its_own_shape_and_time():
+    seen = []
+
+    def latent_model(z, t):
+        seen.append((tuple(z.shape), float(t[0])))
+        return z
+
+    assert seconds_per_network_call(latent_model, 8, shape=(4, 7, 7), time=0.5, repeats=1) >= 0
+    assert set(seen) == {((8, 4, 7, 7), 0.5)}
