@@ -215,10 +215,10 @@ def check_init(args) -> dict:
         theirs = UNetConfig.from_dict(ckpt["model_config"])
     except (KeyError, TypeError, ValueError) as err:
         raise UsageError(f"--init: {args.init} has no usable model config ({err}); give a course checkpoint") from None
-    ours = PRESETS[args.preset].model
-    differ = [f"model.{k}: {v!r} vs {ours.to_dict()[k]!r}" for k, v in theirs.to_dict().items() if v != ours.to_dict()[k]]
+    ours = PRESETS[args.preset].architecture
+    differ = [f"architecture.{k}: {v!r} vs {ours.to_dict()[k]!r}" for k, v in theirs.to_dict().items() if v != ours.to_dict()[k]]
     if differ:
-        fits = [name for name, cfg in PRESETS.items() if cfg.model == theirs]
+        fits = [name for name, cfg in PRESETS.items() if cfg.architecture == theirs]
         raise _does_not_fit(f"--init: {args.init}", args.preset, differ, fits)
     return ckpt
 
