@@ -387,6 +387,7 @@ def test_every_option_has_help(command):
         assert action.help, action.option_strings
 
 
+@pytest.mark.slow  # samples at two batch sizes: make test-fast leaves it to make test
 def test_stochastic_rows_do_not_depend_on_the_batch_size():
     rows = [bench.run_benchmark(20, which="uncond", unconditional_rows=[("SDE-DPM++2M", 4), ("DDPM", 1000)][:1],
                                 batch_size=size, device="cpu")[0] for size in (20, 7)]
@@ -502,6 +503,7 @@ class _Counting(torch.nn.Module):
         return self.model(x, t)
 
 
+@pytest.mark.slow  # samples at several chunk sizes: make test-fast leaves it to make test
 def test_sample_calls_the_network_on_chunks_and_gives_the_same_images_for_any_chunk(model, schedule):
     noise = torch.randn(10, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     runs = {}

@@ -112,6 +112,7 @@ def interrupt(monkeypatch, how: str, at: int):
     return {}
 
 
+@pytest.mark.slow  # trains tiny runs twice per case: make test-fast leaves it to make test
 @pytest.mark.parametrize("how, at, stops_at", INTERRUPTS, ids=[row[0] for row in INTERRUPTS])
 def test_an_interrupted_run_resumes_bit_for_bit(monkeypatch, tmp_path, images, reference, how, at, stops_at, capsys):
     ref_state, ref_ckpt = reference
@@ -247,6 +248,7 @@ def run_cli(argv):
     return 0
 
 
+@pytest.mark.slow  # trains tiny runs twice per case: make test-fast leaves it to make test
 @pytest.mark.parametrize("how, at", [("KeyboardInterrupt", 6), ("SIGINT", 6), ("SIGINT", EVERY), ("SIGINT", 1)])
 def test_command_line_ctrl_c_says_how_to_resume_and_resumes_bit_for_bit(monkeypatch, tmp_path, tiny_cli, capsys, reference,
                                                                         how, at):

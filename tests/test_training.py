@@ -120,6 +120,7 @@ def test_learning_rate_warms_up_then_stays_or_decays():
         learning_rate(TrainConfig(lr_decay="linear"), 5)
 
 
+@pytest.mark.slow  # trains through the command twice: make test-fast leaves it to make test
 def test_training_command_can_start_from_a_checkpoints_weights(tmp_path):
     """--init: a new run (fresh optimizer, its own lr schedule) from sampling weights, recording where it began."""
     from course_utils.train import main
