@@ -398,16 +398,6 @@ def test_stochastic_rows_do_not_depend_on_the_batch_size():
 # ----------------------------------------------------------------------------- library calls from a notebook
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return TinyUNet(TINY).eval()
-
-
-@pytest.fixture(scope="module")
-def schedule():
-    return make_schedule("linear", 100)
-
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
 def test_noise_and_images_of_another_float_dtype_are_converted(model, schedule, dtype):

@@ -43,16 +43,6 @@ def no_bench(monkeypatch):
     monkeypatch.setattr(bench, "floor_curve", lambda *a, **k: pytest.fail("the floor curve ran before the checks"))
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return TinyUNet(TINY).eval()
-
-
-@pytest.fixture(scope="module")
-def schedule():
-    return make_schedule("linear", 100)
-
 
 # ----------------------------------------------------------------------------- the train command
 
