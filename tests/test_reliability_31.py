@@ -31,6 +31,7 @@ from reliability_helpers import (
 
 from course_utils import bench, checkpoints, metrics, training
 from course_utils import train as train_cli
+from course_utils.bench_results import load_bench
 from course_utils.checkpoints import read_checkpoint
 from course_utils.classifier import DigitClassifier, NoisyDigitClassifier
 from course_utils.data import mnist_subset
@@ -378,7 +379,7 @@ def test_bench_output_folders_are_checked_first_and_made_when_missing(tmp_path, 
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: [row])
     monkeypatch.setattr(bench, "floor_note", lambda *a, **k: "floor note")
     bench.main(["--models", "uncond", "--rows", "DDIM-10", "--csv", str(tmp_path / "nodir" / "b.csv")])
-    assert bench.read_csv(tmp_path / "nodir" / "b.csv") == [row]
+    assert [r.markdown_cells() for r in load_bench(tmp_path / "nodir" / "b.csv")] == [row.cells()]
 
 
 @pytest.mark.parametrize("command", [train_cli, bench], ids=["train", "bench"])
