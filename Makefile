@@ -2,7 +2,7 @@
 #   make lab    set everything up and open the course in JupyterLab
 #   make test   set everything up and run the whole test suite (unit tests + every notebook, quick mode)
 # For contributors:
-#   make test-fast   the unit tests only (no notebooks, kernels, browser or installs), about a minute
+#   make test-fast   the unit tests only (no notebooks, kernels, browser, installs or training runs), under a minute
 #   make lint        ruff, with the configuration in pyproject.toml
 #   make lock        rewrite .ci/constraints.txt, the dev environment CI installs
 # For instructors (the student edition has no course_tools/, so these targets exist only here):
@@ -50,7 +50,7 @@ endif
 	COURSE_QUICK=$(QUICK) MPLBACKEND=Agg $(BIN)/python -m pytest
 
 test-fast: install
-	MPLBACKEND=Agg $(BIN)/python -m pytest -m "not slow" -q tests
+	MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -q -n 2 tests
 
 lint: install
 	$(BIN)/ruff check course_utils $(TOOLS) tests

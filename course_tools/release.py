@@ -159,8 +159,11 @@ def _shipped_tests_cached(folder: Path, stamp: tuple) -> dict[str, set[str]]:
 
     for path in sorted(folder.glob("test_*.py")):
         needs[path.stem] = closure(path.stem, set())
-    return {name: deps for name, deps in needs.items()
-            if not any(instructor_only_test(folder / f"{m}.py") for m in {name} | deps if m.startswith("test_"))}
+    shipped = {name: deps for name, deps in needs.items()
+               if not any(instructor_only_test(folder / f"{m}.py") for m in {name} | deps if m.startswith("test_"))}
+    if (folder / "conftest.py").is_file():  # conftest.py always ships, and so does what it imports
+        shipped["conftest"] = closure("conftest", set())
+    return shipped
 
 
 def in_edition(rel: str, source: Path = ROOT) -> bool:
@@ -175,7 +178,7 @@ def in_edition(rel: str, source: Path = ROOT) -> bool:
         name, shipped = rel[len("tests/"):-len(".py")], _shipped_tests(Path(source) / "tests")
         if name == "conftest" or name in shipped:
             return True
-        return not name.startswith("test_") and any(name in deps for deps in shipped.values())
+        return not name.startswith("test_") and any(name in deps for deps in shipped.values())  # conftest's too
     return True
 
 

@@ -112,15 +112,6 @@ class Row:
                   "" if self.class_accuracy is None else 100 * self.class_accuracy]
         return dict(zip(CSV_HEADER, values))
 
-    @classmethod
-    def from_record(cls, record: dict[str, str]) -> Row:
-        """A row read back from the CSV (:func:`read_csv`)."""
-        number = lambda column: float(record[column])  # noqa: E731
-        return cls(record["model"], record["sampler"], int(record["steps"]), record["guidance"] or "—",
-                   number("wall s / 100 img"), number("digit-FID"), number("digit-FID sd"), number("floor"),
-                   number("mean conf"), number("recognised %") / 100, number("recognised % sd") / 100,
-                   None if record["class acc %"] == "" else number("class acc %") / 100)
-
 
 HEADER = ["model", "sampler", "steps", "guidance", "wall s / 100 img", "digit-FID ± sd", "floor",
           "mean conf", "recognised % ± sd", "class acc %"]
@@ -227,19 +218,13 @@ def _write_atomically(path: Path, write) -> None:
 
 
 def write_csv(rows: list[Row], path: Path) -> None:
-    """The rows as numbers (:data:`CSV_HEADER`): read them back with :func:`read_csv`, or any CSV reader."""
+    """The rows as numbers (:data:`CSV_HEADER`): read them back with :func:`course_utils.bench_results.load_bench`."""
     def write(f):
         writer = csv.DictWriter(f, CSV_HEADER)
         writer.writeheader()
         writer.writerows(r.record() for r in rows)
 
     _write_atomically(Path(path), write)
-
-
-def read_csv(path: Path) -> list[Row]:
-    """The rows of a CSV written by :func:`write_csv`."""
-    with open(path, encoding="utf-8", newline="") as f:
-        return [Row.from_record(record) for record in csv.DictReader(f)]
 
 
 def floor_note(n: int, device=None, draws: int = 10) -> str:

@@ -83,13 +83,13 @@ def ddim_move(x: torch.Tensor, eps: torch.Tensor, abar_from, abar_to, sigma=0.0)
     return abar_to.sqrt() * x0_hat + direction
 
 
-def slerp(z0: torch.Tensor, z1: torch.Tensor, alpha: float) -> torch.Tensor:
+def slerp(z0: torch.Tensor, z1: torch.Tensor, fraction: float) -> torch.Tensor:
     """Spherical interpolation between two noise batches (B, ...), the angle taken per image:
 
         theta = arccos(<z0, z1> / (|z0| |z1|)),
-        slerp = (sin((1 - alpha) theta) z0 + sin(alpha theta) z1) / sin(theta).
+        slerp = (sin((1 - u) theta) z0 + sin(u theta) z1) / sin(theta).
 
-    alpha = 0 gives z0, alpha = 1 gives z1; in between the norm stays near that of
+    ``fraction`` = u in [0, 1], how far along: u = 0 gives z0, u = 1 gives z1; in between the norm stays near that of
     Gaussian noise, where a straight line would shrink it (Shoemake 1985; Song et al. 2021, Sec. 6).
     Falls back to the straight line when z0 and z1 are (almost) parallel.
     """
@@ -97,8 +97,8 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, alpha: float) -> torch.Tensor:
     cos = (flat0 * flat1).sum(1) / (flat0.norm(dim=1) * flat1.norm(dim=1))
     theta = cos.clamp(-1, 1).acos().view(-1, *([1] * (z0.dim() - 1)))
     sin = theta.sin()
-    straight = (1 - alpha) * z0 + alpha * z1
-    curved = (((1 - alpha) * theta).sin() * z0 + (alpha * theta).sin() * z1) / sin.clamp(min=1e-8)
+    straight = (1 - fraction) * z0 + fraction * z1
+    curved = (((1 - fraction) * theta).sin() * z0 + (fraction * theta).sin() * z1) / sin.clamp(min=1e-8)
     return torch.where(sin > 1e-6, curved, straight)
 
 

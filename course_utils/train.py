@@ -225,13 +225,14 @@ def check_init(args) -> dict:
         theirs = model_config_from_dict(ckpt["model_config"])
     except (KeyError, TypeError, ValueError) as err:
         raise UsageError(f"--init: {args.init} has no usable model config ({err}); give a course checkpoint") from None
-    ours = PRESETS[args.preset].model
+    ours = PRESETS[args.preset].architecture
     if type(theirs) is not type(ours):
         differ = [f"a {type(theirs).__name__} vs a {type(ours).__name__}"]
     else:
-        differ = [f"model.{k}: {v!r} vs {ours.to_dict()[k]!r}" for k, v in theirs.to_dict().items() if v != ours.to_dict()[k]]
+        differ = [f"architecture.{k}: {v!r} vs {ours.to_dict()[k]!r}" for k, v in theirs.to_dict().items()
+                  if v != ours.to_dict()[k]]
     if differ:
-        fits = [name for name, cfg in PRESETS.items() if cfg.model == theirs]
+        fits = [name for name, cfg in PRESETS.items() if cfg.architecture == theirs]
         raise _does_not_fit(f"--init: {args.init}", args.preset, differ, fits)
     return ckpt
 

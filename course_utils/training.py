@@ -45,9 +45,12 @@ from .validation import (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run; saved inside every checkpoint."""
+    """Everything that defines a training run; saved inside every checkpoint.
 
-    model: UNetConfig = field(default_factory=UNetConfig)
+    ``architecture`` is the network's shape (a :class:`UNetConfig`); the network itself is ``TrainState.model``.
+    """
+
+    architecture: UNetConfig = field(default_factory=UNetConfig)
     schedule: str = "linear"
     num_timesteps: int = 1000  # T, diffusion steps
     train_steps: int = 10_000  # optimizer steps
@@ -70,7 +73,7 @@ class TrainConfig:
             raise ValueError(f"time_sampling must be one of {TIME_SAMPLING}, got {self.time_sampling!r}")
         if self.min_snr_gamma is not None and (self.objective != "eps" or not self.min_snr_gamma > 0):
             raise ValueError(f"min_snr_gamma is a number > 0 for the eps objective, or None; got {self.min_snr_gamma!r}")
-        if (self.objective == "flow") != self.model.continuous_time:
+        if (self.objective == "flow") != self.architecture.continuous_time:
             raise ValueError("a flow-matching run needs a model with continuous_time=True, and a DDPM run one "
                              "without: set both together (the mnist-flow preset does)")
         check_train_config(self)
@@ -79,18 +82,22 @@ class TrainConfig:
     def checkpoint_kind(self) -> str:
         """The "kind" of this run's checkpoints: "ddpm" (a noise-predicting U-Net), "flow" (a velocity one), or
         the model config's own (the text-to-image model's "text2img")."""
-        return getattr(self.model, "checkpoint_kind", None) or ("flow" if self.objective == "flow" else "ddpm")
+        return getattr(self.architecture, "checkpoint_kind", None) or ("flow" if self.objective == "flow" else "ddpm")
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["model"] = self.model.to_dict()
+        d["architecture"] = self.architecture.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """The config from :meth:`to_dict`'s dict, or from a checkpoint's "train" entry (other keys are ignored)."""
+        """The config from :meth:`to_dict`'s dict, or from a checkpoint's "train" entry (other keys are ignored).
+        Checkpoints written before the field was renamed call ``architecture`` "model"."""
+        d = dict(d)
+        if "model" in d and "architecture" not in d:
+            d["architecture"] = d.pop("model")
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        d["model"] = model_config_from_dict(d["model"])
+        d["architecture"] = model_config_from_dict(d["architecture"])
         return cls(**d)
 
 
@@ -125,9 +132,9 @@ def training_data(model: nn.Module, images: torch.Tensor, labels: torch.Tensor |
 
 def check_train_config(config: TrainConfig) -> None:
     """A clear error for any setting of ``config`` out of its range (called when a TrainConfig is built)."""
-    if type(config.model) not in MODEL_CLASSES:
+    if type(config.architecture) not in MODEL_CLASSES:
         names = " or ".join(cls.__name__ for cls in MODEL_CLASSES)
-        raise ValueError(f"TrainConfig.model must be a {names}, got {type(config.model).__name__}")
+        raise ValueError(f"TrainConfig.architecture must be a {names}, got {type(config.architecture).__name__}")
     check_training_numbers(config)
     whole_number(config.warmup_steps, "TrainConfig.warmup_steps", low=0)
     real_number(config.ema_decay, "TrainConfig.ema_decay", low=0, high=1)
@@ -142,18 +149,18 @@ def check_train_config(config: TrainConfig) -> None:
 # The named recipes. `python -m course_utils.train --preset NAME` trains one;
 # the shipped checkpoints in data/ were made this way (see data/MODEL_CARD.md).
 PRESETS: dict[str, TrainConfig] = {
-    "mnist-uncond": TrainConfig(model=MODEL_PRESETS["cpu"], train_steps=10_000),
-    "mnist-cond": TrainConfig(model=replace(MODEL_PRESETS["cpu"], num_classes=10), train_steps=10_000),
+    "mnist-uncond": TrainConfig(architecture=MODEL_PRESETS["cpu"], train_steps=10_000),
+    "mnist-cond": TrainConfig(architecture=replace(MODEL_PRESETS["cpu"], num_classes=10), train_steps=10_000),
     # Flow matching (notebook 9): the unconditional model's network and optimiser, the velocity objective.
-    "mnist-flow": TrainConfig(model=replace(MODEL_PRESETS["cpu"], continuous_time=True), train_steps=10_000,
+    "mnist-flow": TrainConfig(architecture=replace(MODEL_PRESETS["cpu"], continuous_time=True), train_steps=10_000,
                               objective="flow", time_sampling="logit-normal"),
     # Notebook 10's text-to-image model: a latent denoiser that reads captions, trained with flow matching
     # in the latent space of data/autoencoder_mnist.pt (train that first: `python -m course_utils.recipes autoencoder`)
-    "mnist-text": TrainConfig(model=TextToImageConfig(), train_steps=8_000, objective="flow",
+    "mnist-text": TrainConfig(architecture=TextToImageConfig(), train_steps=8_000, objective="flow",
                               time_sampling="logit-normal", label_dropout=0.1),
-    "mnist-uncond-gpu": TrainConfig(model=MODEL_PRESETS["gpu"], train_steps=40_000, lr=2e-4),
+    "mnist-uncond-gpu": TrainConfig(architecture=MODEL_PRESETS["gpu"], train_steps=40_000, lr=2e-4),
     "mnist-cond-gpu": TrainConfig(
-        model=replace(MODEL_PRESETS["gpu"], num_classes=10), train_steps=40_000, lr=2e-4
+        architecture=replace(MODEL_PRESETS["gpu"], num_classes=10), train_steps=40_000, lr=2e-4
     ),
 }
 
@@ -162,13 +169,13 @@ PRESETS: dict[str, TrainConfig] = {
 # time budget. "live-v1" is the recipe of the course before 0.3, kept for the training benchmark's comparison
 # (python -m course_utils.train_bench); notebook 4 trains the last one.
 LIVE_RECIPES: dict[str, TrainConfig] = {
-    "live-v1": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
+    "live-v1": TrainConfig(architecture=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
                            ema_decay=0.995),
-    "live-v2": TrainConfig(model=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
+    "live-v2": TrainConfig(architecture=MODEL_PRESETS["cpu"], batch_size=32, lr=2e-3, warmup_steps=100, lr_decay="cosine",
                            ema_decay=0.995, min_snr_gamma=5.0),
 }
 # Notebook 9's equal-compute experiment: notebook 4's live recipe with the flow-matching objective instead.
-LIVE_RECIPES["live-flow"] = replace(LIVE_RECIPES["live-v2"], model=replace(MODEL_PRESETS["cpu"], continuous_time=True),
+LIVE_RECIPES["live-flow"] = replace(LIVE_RECIPES["live-v2"], architecture=replace(MODEL_PRESETS["cpu"], continuous_time=True),
                                     objective="flow", time_sampling="logit-normal", min_snr_gamma=None)
 
 
@@ -282,7 +289,7 @@ class TrainState:
     """What a run has produced so far; ``train_ddpm`` returns it and can continue from it."""
 
     config: TrainConfig
-    model: nn.Module  # a TinyUNet, or another network built from config.model (build_model)
+    model: nn.Module  # a TinyUNet, or another network built from config.architecture (build_model)
     ema: EMA
     optimizer: torch.optim.Optimizer
     step: int = 0
@@ -313,7 +320,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 def new_train_state(config: TrainConfig, device: torch.device | str = "cpu") -> TrainState:
     """A fresh model (seeded by ``config.seed``), its EMA copy and an AdamW optimizer on ``device``."""
     torch.manual_seed(config.seed)
-    model = build_model(config.model).to(device)
+    model = build_model(config.architecture).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     return TrainState(config, model, EMA(model, config.ema_decay), optimizer, device=str(device), generator=generator)
@@ -482,7 +489,7 @@ def save_train_state(state: TrainState, path: str | Path, *, resumable: bool = T
     cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}  # noqa: E731
     payload = {
         "kind": state.config.checkpoint_kind,
-        "model_config": state.config.model.to_dict(),
+        "model_config": state.config.architecture.to_dict(),
         # a flow-matching model has no noise schedule: its time is continuous (flow.py)
         **({} if state.config.objective == "flow" else
            {"schedule": {"name": state.config.schedule, "num_timesteps": state.config.num_timesteps}}),
@@ -546,7 +553,8 @@ def checkpoint_config(ckpt: dict) -> TrainConfig:
 
 
 def config_differences(ours: TrainConfig, theirs: TrainConfig, *, ignore: tuple[str, ...] = ()) -> list[str]:
-    """``"name: a vs b"`` for each setting (model settings as ``model.name``) where two configs differ."""
+    """``"name: a vs b"`` for each setting (the network's as ``architecture.name``) where two configs differ."""
     a, b = ours.to_dict(), theirs.to_dict()
-    out = [f"model.{k}: {a['model'][k]!r} vs {b['model'].get(k)!r}" for k in a["model"] if a["model"][k] != b["model"].get(k)]
-    return out + [f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if k != "model" and k not in ignore and a[k] != b[k]]
+    arch_a, arch_b = a["architecture"], b["architecture"]
+    out = [f"architecture.{k}: {arch_a[k]!r} vs {arch_b.get(k)!r}" for k in arch_a if arch_a[k] != arch_b.get(k)]
+    return out + [f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if k != "architecture" and k not in ignore and a[k] != b[k]]

@@ -14,6 +14,25 @@ def generator():
     return torch.Generator().manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def model():
+    """An untrained tiny U-Net (reliability_helpers.TINY, seed 0), in eval mode; a module may define its own."""
+    from reliability_helpers import TINY
+
+    from course_utils.model import TinyUNet
+
+    torch.manual_seed(0)
+    return TinyUNet(TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def schedule():
+    """The linear schedule with T = 100; a module may define its own."""
+    from course_utils.schedules import make_schedule
+
+    return make_schedule("linear", 100)
+
+
 def pytest_collection_modifyitems(config, items):
     """Every notebook run by nbval is slow: `make test-fast` (-m "not slow") leaves them out."""
     for item in items:

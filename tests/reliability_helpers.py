@@ -16,7 +16,7 @@ from course_utils.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
-CFG = TrainConfig(model=TINY, batch_size=8, train_steps=10, warmup_steps=2)  # 24 digits: 3 steps per epoch
+CFG = TrainConfig(architecture=TINY, batch_size=8, train_steps=10, warmup_steps=2)  # 24 digits: 3 steps per epoch
 
 
 def run_cli(argv) -> int:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from course_utils import bench
+from course_utils.bench_results import load_bench
 from course_utils.data import data_dir
 from course_utils.metrics import evaluate_samples
 from course_utils.pretrained import load_classifier, load_ddpm
@@ -30,7 +31,7 @@ def test_a_small_benchmark_run_scores_and_formats_its_rows(tmp_path, capsys):
         table = list(csv.reader(f))
     assert table[0] == bench.CSV_HEADER and len(table) == 3
     assert float(table[1][bench.CSV_HEADER.index("digit-FID")]) == row.digit_fid  # numbers, each in its own column
-    assert bench.read_csv(tmp_path / "bench.csv") == rows
+    assert [r.markdown_cells() for r in load_bench(tmp_path / "bench.csv")] == [r.cells() for r in rows]
 
 
 @pytest.mark.slow  # samples or classifies thousands of images
@@ -79,7 +80,7 @@ def test_flow_rows_name_their_network_calls_and_run_on_the_flow_model(tmp_path, 
     assert loaded == ["flow"] and [(r.model, r.sampler, r.steps, r.guidance) for r in rows] == [
         ("flow", "Euler", 2, "—"), ("flow", "Heun", 3, "—")]
     bench.write_csv(rows, tmp_path / "bench.csv")
-    assert [r for r in bench.read_csv(tmp_path / "bench.csv") if r.model in ("uncond", "flow")] == rows
+    assert [r.markdown_cells() for r in load_bench(tmp_path / "bench.csv")] == [r.cells() for r in rows]
     assert bench.run_benchmark(8, which="all", unconditional_rows=[], conditional_rows=[], flow_rows=[]) == []
 
 
@@ -140,5 +141,4 @@ def test_the_model_card_and_the_csv_hold_the_shipped_benchmark():
     assert "\n".join(table) in (data_dir() / "MODEL_CARD.md").read_text(encoding="utf-8"), (
         "data/MODEL_CARD.md's benchmark table differs from data/bench.md: paste the new table into the card"
     )
-    rows = bench.read_csv(data_dir() / "bench.csv")
-    assert [f"| {' | '.join(row.cells())} |" for row in rows] == table[2:]
+    assert [f"| {' | '.join(row.markdown_cells())} |" for row in load_bench()] == table[2:]

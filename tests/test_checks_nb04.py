@@ -45,8 +45,8 @@ def _later_train(train_step):  # the live run: train_ddpm with the student's ste
     from course_utils.data import mnist_subset
     from course_utils.training import TrainConfig, new_train_state, train_ddpm
 
-    config = TrainConfig(model=UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4,
-                                          attention=False), batch_size=4, train_steps=3)
+    config = TrainConfig(architecture=UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4,
+                                                 attention=False), batch_size=4, train_steps=3)
     state = train_ddpm(new_train_state(config), mnist_subset("train", 16, seed=0)[0], step_function=train_step)
     assert state.step == 3 and len(state.losses) == 3
 

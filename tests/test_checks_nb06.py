@@ -39,7 +39,7 @@ def _later_slerp(slerp):  # cell 44
     z0, z1 = torch.randn(3, 1, 28, 28, generator=g), torch.randn(3, 1, 28, 28, generator=g)
     lengths = [slerp(z0, z1, a).flatten(1).norm(dim=1).mean().item() for a in torch.linspace(0, 1, 9).tolist()]
     assert all(math.isfinite(v) for v in lengths)
-    print(f"slerp: length at α = 0.5 is {lengths[4]:.1f}")
+    print(f"slerp: length at u = 0.5 is {lengths[4]:.1f}")
 
 
 def _later_second_order(second_order_x0):  # the cells below: D from two predictions, shaped like them
@@ -122,18 +122,18 @@ WRONG = {
          + good_ddim_sigma(a, ap, eta) * torch.randn_like(z), "use the noise it is given"),
     ],
     "nb06.slerp": [
-        (lambda z0, z1, alpha: (1 - alpha) * z0 + alpha * z1, "straight line"),
-        (lambda z0, z1, alpha: _mix(z0, z1, alpha, _theta(z0, z1), divide=False), "Divide by sin θ"),
-        (lambda z0, z1, alpha: _mix(z0, z1, alpha, _cos(z0, z1)), "arccos"),
+        (lambda z0, z1, fraction: (1 - fraction) * z0 + fraction * z1, "straight line"),
+        (lambda z0, z1, fraction: _mix(z0, z1, fraction, _theta(z0, z1), divide=False), "Divide by sin θ"),
+        (lambda z0, z1, fraction: _mix(z0, z1, fraction, _cos(z0, z1)), "arccos"),
         (_whole, "per image"),
-        (lambda z0, z1, alpha: (((alpha * _theta(z0, z1)).sin() * z0 + ((1 - alpha) * _theta(z0, z1)).sin() * z1)
+        (lambda z0, z1, fraction: (((fraction * _theta(z0, z1)).sin() * z0 + ((1 - fraction) * _theta(z0, z1)).sin() * z1)
                                 / _theta(z0, z1).sin()), "The weights are swapped"),  # slerp's swapped weights
-        (lambda z0, z1, alpha: _mix(z0, z1, alpha, (z0.flatten(1) * z1.flatten(1)).sum(1).clamp(-1, 1).acos().view(-1, 1, 1, 1)),
+        (lambda z0, z1, fraction: _mix(z0, z1, fraction, (z0.flatten(1) * z1.flatten(1)).sum(1).clamp(-1, 1).acos().view(-1, 1, 1, 1)),
          "divided by both lengths"),
-        (lambda z0, z1, alpha: z0.mul_(1 - alpha).add_(alpha * z1), "in place"),
-        (lambda z0, z1, alpha: _mix(z0, z1, alpha, ((z0.flatten(1) * z1.flatten(1)).sum(1) / (z0.norm() * z1.norm()))
+        (lambda z0, z1, fraction: z0.mul_(1 - fraction).add_(fraction * z1), "in place"),
+        (lambda z0, z1, fraction: _mix(z0, z1, fraction, ((z0.flatten(1) * z1.flatten(1)).sum(1) / (z0.norm() * z1.norm()))
                                     .clamp(-1, 1).acos().view(-1, 1, 1, 1)), "own lengths"),
-        (lambda z0, z1, alpha: _mix(z0, z1, alpha, ((z0.flatten(1) * z1.flatten(1)).sum(1)
+        (lambda z0, z1, fraction: _mix(z0, z1, fraction, ((z0.flatten(1) * z1.flatten(1)).sum(1)
                                                     / (z0.flatten(1).norm(dim=1) * z1.flatten(1).norm(dim=1))).acos()),
          "(B, 1, 1, 1)"),  # θ of shape (B,), not reshaped
     ],
@@ -154,19 +154,19 @@ WRONG["nb06.second_order_x0"] = [
 GENERIC = {"η = 0 must give σ = 0"}
 
 
-def _slerp_with_limit(z0, z1, alpha):  # the θ → 0 limit where θ is (almost) 0
+def _slerp_with_limit(z0, z1, fraction):  # the θ → 0 limit where θ is (almost) 0
     theta = _theta(z0, z1)
-    return torch.where(theta < 1e-4, (1 - alpha) * z0 + alpha * z1, _mix(z0, z1, alpha, theta))
+    return torch.where(theta < 1e-4, (1 - fraction) * z0 + fraction * z1, _mix(z0, z1, fraction, theta))
 
 
-def _slerp_unclamped_with_limit(z0, z1, alpha):
+def _slerp_unclamped_with_limit(z0, z1, fraction):
     theta = _cos(z0, z1).acos()  # NaN when rounding puts the cosine above 1
-    return torch.where(theta < 1e-4, (1 - alpha) * z0 + alpha * z1, _mix(z0, z1, alpha, theta))
+    return torch.where(theta < 1e-4, (1 - fraction) * z0 + fraction * z1, _mix(z0, z1, fraction, theta))
 
 
-def _slerp_small_sin_fallback(z0, z1, alpha):  # no clamp needed: a NaN angle fails the test and takes the line
+def _slerp_small_sin_fallback(z0, z1, fraction):  # no clamp needed: a NaN angle fails the test and takes the line
     theta = _cos(z0, z1).acos()
-    return torch.where(theta.sin() > 1e-6, _mix(z0, z1, alpha, theta), (1 - alpha) * z0 + alpha * z1)
+    return torch.where(theta.sin() > 1e-6, _mix(z0, z1, fraction, theta), (1 - fraction) * z0 + fraction * z1)
 
 
 # Right on ordinary inputs, wrong on an edge case. A third element says the cells below break with it.
@@ -176,8 +176,8 @@ NEARLY_RIGHT = {
          "the cells below break"),
     ],
     "nb06.slerp": [
-        (lambda z0, z1, alpha: _mix(z0, z1, alpha, _theta(z0, z1)), "tend to as θ → 0"),  # formerly the solution itself
-        (lambda z0, z1, alpha: _mix(z0, z1, alpha, _cos(z0, z1).acos()), "tend to as θ → 0"),  # formerly passed: no clamp
+        (lambda z0, z1, fraction: _mix(z0, z1, fraction, _theta(z0, z1)), "tend to as θ → 0"),  # formerly the solution itself
+        (lambda z0, z1, fraction: _mix(z0, z1, fraction, _cos(z0, z1).acos()), "tend to as θ → 0"),  # formerly passed: no clamp
         (_slerp_unclamped_with_limit, "clamp the cosine"),
     ],
 }
@@ -186,7 +186,7 @@ CORRECT = {
     "nb06.ddim_sigma": [good_ddim_sigma, lambda at, ap, eta: eta * torch.sqrt((1 - ap) / (1 - at)) * torch.sqrt(1 - at / ap)],
     "nb06.ddim_step": [lambda x, e, a, ap, eta, z: _ddim(x, e, a, ap, eta, z),
                        lambda x, e, a, ap, eta, z: samplers.ddim_step(x, e, a, ap, eta, z)],
-    "nb06.slerp": [_slerp_with_limit, _slerp_small_sin_fallback, lambda z0, z1, alpha: samplers.slerp(z0, z1, alpha)],
+    "nb06.slerp": [_slerp_with_limit, _slerp_small_sin_fallback, lambda z0, z1, fraction: samplers.slerp(z0, z1, fraction)],
     "nb06.second_order_x0": [lambda x0, x0p, h, hp: x0 + h / (2 * hp) * (x0 - x0p),
                              lambda x0, x0p, h, hp: (1 + h / (2 * hp)) * x0 - h / (2 * hp) * x0p],
 }
@@ -196,8 +196,8 @@ FRAGMENTS = {
                         "(1 - abar_prev) / (1 - abar_t)", "1 - abar_t / abar_prev"],
     "nb06.ddim_step": ["√ᾱ_prev x̂₀", "√(1 − ᾱ_prev − σ²)", "1 - ᾱ_prev - σ²", "abar_prev.sqrt() * x0_hat",
                        "(1 - abar_prev - sigma**2)", "(x_t − √(1−ᾱ_t) ε) / √ᾱ_t", "+ σ z", "+ sigma * z"],
-    "nb06.slerp": ["sin((1 − α)θ)", "sin(αθ) / sin θ", "sin((1 - alpha) * theta)", "sin(alpha * theta)",
-                   "sin((1−α)θ)/sin θ"],
+    "nb06.slerp": ["sin((1 − u)θ)", "sin(uθ) / sin θ", "sin((1 - fraction) * theta)", "sin(fraction * theta)",
+                   "sin((1−u)θ)/sin θ"],
     "nb06.second_order_x0": ["h / (2 h_prev)", "h / (2 * h_prev)", "(x0_hat - x0_hat_prev)", "x̂₀ − x̂₀_prev",
                              "(h / 2h_prev)"],
 }

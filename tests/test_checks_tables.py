@@ -18,6 +18,15 @@ NOTEBOOKS = {f"{path.stem[-2:]}_": importlib.import_module(path.stem)
              for path in sorted(Path(__file__).parent.glob("test_checks_nb[0-9][0-9].py"))}
 
 
+# Checks that train a tiny network for every case (about a second per answer): `make test-fast` leaves their
+# tables to `make test`, which runs every test.
+TRAINS = {"nb04.train_step"}
+
+
+def _marks(exercise_id: str) -> tuple:
+    return (pytest.mark.slow,) if exercise_id in TRAINS else ()
+
+
 def _wrong(m) -> dict:
     """The table's wrong answers and its nearly right ones (right on ordinary inputs, wrong on an edge case)."""
     merged = {k: list(v) for k, v in m.WRONG.items()}
@@ -27,7 +36,7 @@ def _wrong(m) -> dict:
 
 
 @pytest.mark.parametrize("prefix, exercise_id, fn, words",
-                         [pytest.param(prefix, *case, id=case_id) for prefix, m in NOTEBOOKS.items()
+                         [pytest.param(prefix, *case, id=case_id, marks=_marks(case[0])) for prefix, m in NOTEBOOKS.items()
                           for case, case_id in zip(check_table.cases(_wrong(m)), check_table.ids(_wrong(m)))])
 def test_each_wrong_answer_fails_with_a_hint_that_names_it(prefix, exercise_id, fn, words):
     module = NOTEBOOKS[prefix]
@@ -64,7 +73,7 @@ def _reference_printed(module, exercise_id: str) -> str:
 
 
 @pytest.mark.parametrize("prefix, exercise_id, fn, words",
-                         [pytest.param(prefix, *case, id=case_id) for prefix, m in NOTEBOOKS.items()
+                         [pytest.param(prefix, *case, id=case_id, marks=_marks(case[0])) for prefix, m in NOTEBOOKS.items()
                           for case, case_id in zip(check_table.cases(_wrong(m)), check_table.ids(_wrong(m)))])
 def test_the_cells_below_print_what_they_print_with_the_reference(prefix, exercise_id, fn, words):
     """Whatever the student wrote, the cells after the check (LATER: their calls, their edge cases, their prints)

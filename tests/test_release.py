@@ -286,7 +286,8 @@ def test_the_edition_ships_every_test_module_not_marked_instructor_and_none_of_t
 def test_a_test_that_imports_an_instructor_only_test_stays_behind_and_a_shipped_tests_helpers_go_with_it(tmp_path):
     tests = tmp_path / "tests"
     tests.mkdir()
-    (tests / "conftest.py").write_text("")
+    (tests / "conftest.py").write_text("def fixture():\n    import helper_c\n")  # what conftest needs ships too
+    (tests / "helper_c.py").write_text("")
     (tests / "helper_a.py").write_text("import helper_b\n")  # needed through another helper
     (tests / "helper_b.py").write_text("X = 1\n")
     (tests / "helper_unused.py").write_text("")
@@ -294,9 +295,9 @@ def test_a_test_that_imports_an_instructor_only_test_stays_behind_and_a_shipped_
     (tests / "test_private.py").write_text("import pytest\npytestmark = pytest.mark.instructor\n")
     (tests / "test_uses_private.py").write_text("from test_private import *\nimport helper_unused\n")
     (tests / "test_plain.py").write_text("import helper_a\nRUN = 'script.py'\n")
-    ship = {name for name in ["conftest", "helper_a", "helper_b", "helper_unused", "script", "test_private",
+    ship = {name for name in ["conftest", "helper_a", "helper_b", "helper_c", "helper_unused", "script", "test_private",
                               "test_uses_private", "test_plain"] if release.in_edition(f"tests/{name}.py", tmp_path)}
-    assert ship == {"conftest", "helper_a", "helper_b", "script", "test_plain"}
+    assert ship == {"conftest", "helper_a", "helper_b", "helper_c", "script", "test_plain"}
 
 
 # ---- Binder and conda: environment.yml names everything imported --------------------------------

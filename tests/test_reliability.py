@@ -147,7 +147,7 @@ def test_device_from_the_environment_is_checked_too(tmp_path, no_work, capsys, m
 def test_resume_with_another_preset_says_what_differs(tmp_path, no_work, capsys):
     save_train_state(new_train_state(PRESETS["mnist-cond"]), tmp_path / "m.resume.pt")
     err = refused(["--preset", "mnist-uncond", "--resume", "--out", str(tmp_path / "m.pt")], capsys)
-    assert "does not fit --preset mnist-uncond" in err and "model.num_classes: 10 vs None" in err
+    assert "does not fit --preset mnist-uncond" in err and "architecture.num_classes: 10 vs None" in err
     assert "use --preset mnist-cond" in err
 
 
@@ -407,7 +407,7 @@ def test_a_failed_mnist_download_leaves_no_empty_folders(tmp_path, monkeypatch):
 def test_training_refuses_bad_loop_arguments():
     from course_utils.training import train_ddpm
 
-    state = new_train_state(TrainConfig(model=TINY, batch_size=4))
+    state = new_train_state(TrainConfig(architecture=TINY, batch_size=4))
     images = torch.zeros(8, 1, 28, 28)
     for kwargs, says in (({"steps": -1}, "steps must be"), ({"checkpoint_every": 0}, "checkpoint_every must be"),
                          ({"callback_every": 0}, "callback_every must be")):

@@ -31,6 +31,7 @@ from reliability_helpers import (
 
 from course_utils import bench, checkpoints, metrics, training
 from course_utils import train as train_cli
+from course_utils.bench_results import load_bench
 from course_utils.checkpoints import read_checkpoint
 from course_utils.classifier import DigitClassifier, NoisyDigitClassifier
 from course_utils.data import mnist_subset
@@ -378,7 +379,7 @@ def test_bench_output_folders_are_checked_first_and_made_when_missing(tmp_path, 
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: [row])
     monkeypatch.setattr(bench, "floor_note", lambda *a, **k: "floor note")
     bench.main(["--models", "uncond", "--rows", "DDIM-10", "--csv", str(tmp_path / "nodir" / "b.csv")])
-    assert bench.read_csv(tmp_path / "nodir" / "b.csv") == [row]
+    assert [r.markdown_cells() for r in load_bench(tmp_path / "nodir" / "b.csv")] == [row.cells()]
 
 
 @pytest.mark.parametrize("command", [train_cli, bench], ids=["train", "bench"])
@@ -387,6 +388,7 @@ def test_every_option_has_help(command):
         assert action.help, action.option_strings
 
 
+@pytest.mark.slow  # samples at two batch sizes: make test-fast leaves it to make test
 def test_stochastic_rows_do_not_depend_on_the_batch_size():
     rows = [bench.run_benchmark(20, which="uncond", unconditional_rows=[("SDE-DPM++2M", 4), ("DDPM", 1000)][:1],
                                 batch_size=size, device="cpu")[0] for size in (20, 7)]
@@ -396,16 +398,6 @@ def test_stochastic_rows_do_not_depend_on_the_batch_size():
 
 # ----------------------------------------------------------------------------- library calls from a notebook
 
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return TinyUNet(TINY).eval()
-
-
-@pytest.fixture(scope="module")
-def schedule():
-    return make_schedule("linear", 100)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
@@ -502,6 +494,7 @@ class _Counting(torch.nn.Module):
         return self.model(x, t)
 
 
+@pytest.mark.slow  # samples at several chunk sizes: make test-fast leaves it to make test
 def test_sample_calls_the_network_on_chunks_and_gives_the_same_images_for_any_chunk(model, schedule):
     noise = torch.randn(10, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     runs = {}

@@ -43,16 +43,6 @@ def no_bench(monkeypatch):
     monkeypatch.setattr(bench, "floor_curve", lambda *a, **k: pytest.fail("the floor curve ran before the checks"))
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return TinyUNet(TINY).eval()
-
-
-@pytest.fixture(scope="module")
-def schedule():
-    return make_schedule("linear", 100)
-
 
 # ----------------------------------------------------------------------------- the train command
 
@@ -66,7 +56,7 @@ def test_p02_a_resume_file_from_another_course_version_is_one_line(tmp_path, cap
     state = new_train_state(PRESETS["mnist-uncond"])
     path = save_train_state(state, tmp_path / "m.resume.pt")
     ckpt = torch.load(path, weights_only=True)
-    ckpt["train"]["model"]["wavelets"] = True  # a setting this version does not know
+    ckpt["train"]["architecture"]["wavelets"] = True  # a setting this version does not know
     torch.save(ckpt, path)
     err = refused(["--preset", "mnist-uncond", "--resume", "--out", str(tmp_path / "m.pt")], capsys)
     assert "holds a recipe this version of the course cannot read" in err and "unknown UNetConfig fields" in err
@@ -222,7 +212,7 @@ def test_p22_training_on_uint8_digits_is_refused_with_the_fix():  # POOR: torch'
 
 
 def test_p23_training_with_too_few_labels_is_refused():  # POOR: an IndexError from deep in the batcher
-    state = new_train_state(TrainConfig(model=UNetConfig(**{**TINY.__dict__, "num_classes": 10}), batch_size=8))
+    state = new_train_state(TrainConfig(architecture=UNetConfig(**{**TINY.__dict__, "num_classes": 10}), batch_size=8))
     with pytest.raises(ValueError, match=r"labels must have shape \(24,\), one per image, got \(20,\)"):
         train_ddpm(state, mnist_subset("train", 24)[0], torch.zeros(20, dtype=torch.long), steps=1)
 

@@ -23,7 +23,7 @@ from course_utils.model import UNetConfig
 from course_utils.training import PRESETS, TrainConfig, new_train_state, resume_train_state, train_ddpm
 
 TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
-CFG = TrainConfig(model=TINY, batch_size=8, train_steps=10, warmup_steps=2)
+CFG = TrainConfig(architecture=TINY, batch_size=8, train_steps=10, warmup_steps=2)
 STEPS_PER_EPOCH = 3  # 24 images // batch 8
 EVERY = 4  # checkpoint interval
 
@@ -112,6 +112,7 @@ def interrupt(monkeypatch, how: str, at: int):
     return {}
 
 
+@pytest.mark.slow  # trains tiny runs twice per case: make test-fast leaves it to make test
 @pytest.mark.parametrize("how, at, stops_at", INTERRUPTS, ids=[row[0] for row in INTERRUPTS])
 def test_an_interrupted_run_resumes_bit_for_bit(monkeypatch, tmp_path, images, reference, how, at, stops_at, capsys):
     ref_state, ref_ckpt = reference
@@ -247,6 +248,7 @@ def run_cli(argv):
     return 0
 
 
+@pytest.mark.slow  # trains tiny runs twice per case: make test-fast leaves it to make test
 @pytest.mark.parametrize("how, at", [("KeyboardInterrupt", 6), ("SIGINT", 6), ("SIGINT", EVERY), ("SIGINT", 1)])
 def test_command_line_ctrl_c_says_how_to_resume_and_resumes_bit_for_bit(monkeypatch, tmp_path, tiny_cli, capsys, reference,
                                                                         how, at):
@@ -328,7 +330,7 @@ def test_interrupt_kernel_stops_the_cell_after_a_step_and_keeps_the_run_exact():
             "from course_utils.model import UNetConfig\n"
             "from course_utils.training import TrainConfig, new_train_state, train_ddpm\n"
             "x = mnist_subset('train', 24)[0]\n"
-            f"cfg = TrainConfig(model=UNetConfig(**{TINY.__dict__!r}), batch_size=8, train_steps=100_000)\n"
+            f"cfg = TrainConfig(architecture=UNetConfig(**{TINY.__dict__!r}), batch_size=8, train_steps=100_000)\n"
             "state = new_train_state(cfg)\n"
         )
         assert kc.execute_interactive(setup, timeout=300)["content"]["status"] == "ok"

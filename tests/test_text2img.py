@@ -126,7 +126,7 @@ def test_the_config_builds_the_model_and_round_trips_through_a_checkpoint_dict()
     assert isinstance(build_model(TINY), TextToImage)
     again = model_config_from_dict(TINY.to_dict())
     assert again == TINY and isinstance(again, TextToImageConfig)
-    unet = PRESETS["mnist-cond"].model
+    unet = PRESETS["mnist-cond"].architecture
     assert model_config_from_dict(unet.to_dict()) == unet
     assert PRESETS["mnist-text"].checkpoint_kind == "text2img" and PRESETS["mnist-cond"].checkpoint_kind == "ddpm"
 
@@ -144,7 +144,7 @@ def test_training_condition_draws_captions_and_drops_some(tiny_model):
 
 
 def _latent_run(steps=6):
-    config = TrainConfig(model=TINY, batch_size=4, train_steps=steps, warmup_steps=2, objective="flow",
+    config = TrainConfig(architecture=TINY, batch_size=4, train_steps=steps, warmup_steps=2, objective="flow",
                          time_sampling="logit-normal")
     g = torch.Generator().manual_seed(3)
     latents = torch.randn(12, 4, 7, 7, generator=g)
@@ -220,7 +220,7 @@ def test_recording_attention_keeps_every_network_call(tiny_model):
 
 def test_the_text_preset_is_a_flow_run_on_latents():
     preset = PRESETS["mnist-text"]
-    assert preset.objective == "flow" and preset.model.continuous_time and preset.label_dropout > 0
+    assert preset.objective == "flow" and preset.architecture.continuous_time and preset.label_dropout > 0
     assert replace(preset, train_steps=5).checkpoint_kind == "text2img"
 
 
@@ -241,7 +241,7 @@ def tiny_text_cli(monkeypatch, tmp_path):
     ae_path = tmp_path / "ae.pt"
     save_checkpoint(ae_path, {"kind": "autoencoder", "model_config": ae.config.to_dict(), "train": {},
                               "state_dict": ae.state_dict()})
-    config = TrainConfig(model=replace(TINY, autoencoder=str(ae_path)), batch_size=8, train_steps=6, warmup_steps=2,
+    config = TrainConfig(architecture=replace(TINY, autoencoder=str(ae_path)), batch_size=8, train_steps=6, warmup_steps=2,
                          objective="flow")
     monkeypatch.setitem(PRESETS, "tiny-text", config)
     images, labels = mnist_subset("train", 40, seed=0)

@@ -20,14 +20,14 @@ def data():
 @pytest.mark.slow  # a few hundred training steps
 def test_a_few_hundred_steps_lower_the_loss(data):
     images, _ = data
-    state = new_train_state(TrainConfig(model=TINY, batch_size=32, lr=2e-3, warmup_steps=20, train_steps=300))
+    state = new_train_state(TrainConfig(architecture=TINY, batch_size=32, lr=2e-3, warmup_steps=20, train_steps=300))
     train_ddpm(state, images)
     first, last = sum(state.losses[:30]) / 30, sum(state.losses[-30:]) / 30
     assert state.step == 300 and last < 0.6 * first
 
 
 def test_conditional_training_needs_labels(data):
-    state = new_train_state(TrainConfig(model=replace(TINY, num_classes=10), batch_size=16))
+    state = new_train_state(TrainConfig(architecture=replace(TINY, num_classes=10), batch_size=16))
     with pytest.raises(ValueError, match="labels"):
         train_ddpm(state, data[0], steps=1)
     train_ddpm(state, *data, steps=2)
@@ -35,7 +35,7 @@ def test_conditional_training_needs_labels(data):
 
 
 def test_interrupt_keeps_what_was_trained(data):
-    state = new_train_state(TrainConfig(model=TINY, batch_size=16))
+    state = new_train_state(TrainConfig(architecture=TINY, batch_size=16))
 
     def stop(s):
         raise KeyboardInterrupt
@@ -58,7 +58,7 @@ def test_ema_moves_towards_the_weights():
 
 def test_checkpoint_round_trip_and_resume(tmp_path, data):
     images, _ = data
-    cfg = TrainConfig(model=TINY, batch_size=16, train_steps=6)
+    cfg = TrainConfig(architecture=TINY, batch_size=16, train_steps=6)
     path = tmp_path / "run.pt"
     state = train_ddpm(new_train_state(cfg), images, checkpoint_path=path, checkpoint_every=3)
     ckpt = read_checkpoint(path, kind="ddpm")
@@ -77,7 +77,7 @@ def test_checkpoint_round_trip_and_resume(tmp_path, data):
 
 def test_continuing_equals_training_in_one_go(tmp_path, data):
     images, _ = data
-    cfg = TrainConfig(model=TINY, batch_size=16)
+    cfg = TrainConfig(architecture=TINY, batch_size=16)
     straight = train_ddpm(new_train_state(cfg), images, steps=4)
     half = train_ddpm(new_train_state(cfg), images, steps=2, checkpoint_path=tmp_path / "half.pt")
     resumed = train_ddpm(resume_train_state(tmp_path / "half.pt"), images, steps=2)
@@ -87,9 +87,9 @@ def test_continuing_equals_training_in_one_go(tmp_path, data):
 
 def test_mismatched_checkpoint_gives_a_clear_error(tmp_path, data):
     path = tmp_path / "tiny.pt"
-    save_train_state(new_train_state(TrainConfig(model=TINY)), path)
+    save_train_state(new_train_state(TrainConfig(architecture=TINY)), path)
     ckpt = read_checkpoint(path)
-    ckpt["model_config"] = PRESETS["mnist-uncond"].model.to_dict()  # claims another architecture
+    ckpt["model_config"] = PRESETS["mnist-uncond"].architecture.to_dict()  # claims another architecture
     ckpt.pop("format")
     save_checkpoint(path, ckpt)
     with pytest.raises(CheckpointError, match="different architecture"):
@@ -120,6 +120,7 @@ def test_learning_rate_warms_up_then_stays_or_decays():
         learning_rate(TrainConfig(lr_decay="linear"), 5)
 
 
+@pytest.mark.slow  # trains through the command twice: make test-fast leaves it to make test
 def test_training_command_can_start_from_a_checkpoints_weights(tmp_path):
     """--init: a new run (fresh optimizer, its own lr schedule) from sampling weights, recording where it began."""
     from course_utils.train import main
@@ -155,12 +156,12 @@ def test_training_command_can_start_from_a_checkpoints_weights(tmp_path):
 def test_training_command_explains_a_start_from_another_architecture(tmp_path, capsys):
     from course_utils.train import main
 
-    save_train_state(new_train_state(TrainConfig(model=TINY)), tmp_path / "tiny.pt", resumable=False)
+    save_train_state(new_train_state(TrainConfig(architecture=TINY)), tmp_path / "tiny.pt", resumable=False)
     with pytest.raises(SystemExit) as exit_:
         main(["--preset", "mnist-uncond", "--init", str(tmp_path / "tiny.pt"), "--out", str(tmp_path / "x.pt")])
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1
-    assert "--init" in err and "does not fit --preset mnist-uncond" in err and "model.base_channels: 8 vs 16" in err
+    assert "--init" in err and "does not fit --preset mnist-uncond" in err and "architecture.base_channels: 8 vs 16" in err
     with pytest.raises(SystemExit) as exit_:
         main(["--preset", "mnist-uncond", "--init", str(tmp_path / "tiny.pt"), "--resume", "--out", str(tmp_path / "x.pt")])
     assert exit_.value.code == 2 and "not both" in capsys.readouterr().err
@@ -188,12 +189,12 @@ def test_min_snr_weighting_only_lowers_the_weight_of_the_nearly_clean_steps():
         snr = abar / (1 - abar)
         assert torch.allclose(five, plain * min(snr, 5.0) / snr, rtol=1e-5)  # 1 at t = 900, far below 1 at t = 5
     with pytest.raises(ValueError, match="min_snr_gamma"):
-        TrainConfig(model=TINY, min_snr_gamma=0.0)
+        TrainConfig(architecture=TINY, min_snr_gamma=0.0)
 
 
 def test_a_flow_matching_run_trains_saves_and_resumes_exactly(data, tmp_path):
     images, _ = data
-    config = TrainConfig(model=replace(TINY, continuous_time=True), objective="flow", time_sampling="logit-normal",
+    config = TrainConfig(architecture=replace(TINY, continuous_time=True), objective="flow", time_sampling="logit-normal",
                          batch_size=8, train_steps=4)
     straight = train_ddpm(new_train_state(config), images)
     half = train_ddpm(new_train_state(config), images, steps=2, checkpoint_path=tmp_path / "flow.pt")
@@ -204,4 +205,12 @@ def test_a_flow_matching_run_trains_saves_and_resumes_exactly(data, tmp_path):
     for a, b in zip(resumed.model.parameters(), straight.model.parameters()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="continuous_time"):
-        TrainConfig(model=TINY, objective="flow")
+        TrainConfig(architecture=TINY, objective="flow")
+
+
+def test_a_checkpoint_written_before_the_rename_still_loads_its_architecture():
+    config = TrainConfig(architecture=TINY, batch_size=16)
+    old = config.to_dict()
+    old["model"] = old.pop("architecture")  # checkpoints written before the rename call it "model"
+    assert TrainConfig.from_dict(old) == config
+    assert "model" not in config.to_dict() and config.to_dict()["architecture"]["base_channels"] == TINY.base_channels

@@ -22,7 +22,7 @@ from course_utils.model import UNetConfig
 from course_utils.training import PRESETS, TrainConfig
 
 TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False)
-PRESETS["tiny"] = TrainConfig(model=TINY, batch_size=8, train_steps=10, warmup_steps=2)
+PRESETS["tiny"] = TrainConfig(architecture=TINY, batch_size=8, train_steps=10, warmup_steps=2)
 
 def send_on(call: int, which: str, original):
     """``original``, wrapped to send ``which`` to this process on its ``call``-th call."""

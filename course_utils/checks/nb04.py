@@ -158,7 +158,7 @@ register(Exercise(
 # ----------------------------------------------------------------------------- one training step (Algorithm 1)
 
 _TINY_STEP_CONFIG = training.TrainConfig(
-    model=UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False),
+    architecture=UNetConfig(base_channels=8, channel_mults=(1, 2), time_embedding_dim=16, groups=4, attention=False),
     batch_size=4, lr=5e-3, ema_decay=0.9, grad_clip=1.0, seed=0,
 )
 

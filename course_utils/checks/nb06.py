@@ -182,9 +182,9 @@ _same = torch.randn(16, 1, 28, 28, generator=_g)  # enough pairs that the cosine
 register(Exercise(
     "nb06.slerp", "06_ddim_fast_deterministic_sampling", "slerp", "spherical interpolation between two noises", "medium",
     samplers.slerp,
-    cases=lambda: [Case((_z0, _z1, 0.3), label="α = 0.3", items=_ANGLE_ITEMS), Case((_z0, _z1, 0.5), label="α = 0.5", items=_ANGLE_ITEMS),
-                   Case((_z0, _z1, 0.0), label="α = 0 gives z0", items=_ANGLE_ITEMS),
-                   Case((_z0, _z1, 1.0), label="α = 1 gives z1", items=_ANGLE_ITEMS),
+    cases=lambda: [Case((_z0, _z1, 0.3), label="u = 0.3", items=_ANGLE_ITEMS), Case((_z0, _z1, 0.5), label="u = 0.5", items=_ANGLE_ITEMS),
+                   Case((_z0, _z1, 0.0), label="u = 0 gives z0", items=_ANGLE_ITEMS),
+                   Case((_z0, _z1, 1.0), label="u = 1 gives z1", items=_ANGLE_ITEMS),
                    Case((_same, _same.clone(), 0.3), label="an identical pair (θ = 0)"),
                    Case((_z0[:1], 3 * _z0[:1], 0.5), label="a pair pointing the same way (z1 = 3 z0)")],
     mistakes=(
@@ -192,13 +192,13 @@ register(Exercise(
                      "That is the straight line between z0 and z1; slerp follows the arc, so the angle θ between "
                      "them enters the weights."),
         KnownMistake("not divided by sin θ", lambda a, b, w: _arc(a, b, w, _theta(a, b), divide=False),
-                     "Divide by sin θ, so that α = 0 gives z0 and α = 1 gives z1 exactly."),
+                     "Divide by sin θ, so that u = 0 gives z0 and u = 1 gives z1 exactly."),
         KnownMistake("cos θ used as the angle", lambda a, b, w: _arc(a, b, w, _flat_cos(a, b)),
                      "θ is the angle itself, θ = arccos(cos θ) (torch.acos), not its cosine."),
         KnownMistake("one angle for the whole batch", _whole_batch,
                      "Take the angle per image: flatten each image (x.flatten(1)) and sum over dim=1, not over the whole batch."),
         KnownMistake("the two weights swapped", lambda a, b, w: _arc(b, a, w, _theta(a, b)),
-                     "The weights are swapped: α = 0 must give z0 and α = 1 must give z1."),
+                     "The weights are swapped: u = 0 must give z0 and u = 1 must give z1."),
         KnownMistake("cos θ without dividing by the lengths",
                      lambda a, b, w: _arc(a, b, w, (a.flatten(1) * b.flatten(1)).sum(1).clamp(-1, 1).acos().view(-1, 1, 1, 1)),
                      "cos θ is the dot product divided by both lengths (norms); without that it is not a cosine."),
@@ -219,8 +219,8 @@ register(Exercise(
                      "Rescaling the straight line fixes its length but not its direction: slerp moves along the arc, "
                      "with weights that depend on the angle θ."),
     ),
-    checkpoints=(("α = 0 gives z0", "Check the ends: α = 0 must give z0 exactly."),
-                 ("α = 1 gives z1", "Check the ends: α = 1 must give z1 exactly."),
+    checkpoints=(("u = 0 gives z0", "Check the ends: u = 0 must give z0 exactly."),
+                 ("u = 1 gives z1", "Check the ends: u = 1 must give z1 exactly."),
                  ("an identical pair (θ = 0)", "For an identical pair θ = 0, and the result must be z0 itself (what do "
                                                "the two weights tend to as θ → 0?)."),
                  ("a pair pointing the same way (z1 = 3 z0)", "For a pair pointing the same way θ = 0: return the limit "
