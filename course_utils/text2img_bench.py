@@ -198,11 +198,13 @@ class Cost:
     pixel_parameters: int
 
     def __str__(self) -> str:
+        ratio = self.pixel_call / self.latent_call
+        verdict = (f"{ratio:.1f}× cheaper in the latent space" if ratio >= 1 else
+                   f"{1 / ratio:.1f}× dearer in the latent space")  # on a machine where the latent call is slower
         return (f"per image and network call: latent {1000 * self.latent_call:.2f} ms ({self.latent_numbers} numbers, "
                 f"{self.latent_parameters:,} parameters) vs pixel {1000 * self.pixel_call:.2f} ms "
-                f"({self.pixel_numbers} numbers, {self.pixel_parameters:,} parameters): "
-                f"{self.pixel_call / self.latent_call:.1f}× cheaper in the latent space; decoding once costs "
-                f"{1000 * self.decode:.2f} ms")
+                f"({self.pixel_numbers} numbers, {self.pixel_parameters:,} parameters): {verdict}; decoding once "
+                f"costs {1000 * self.decode:.2f} ms")
 
 
 @torch.no_grad()

@@ -69,3 +69,9 @@ def test_the_model_card_quotes_the_benchmark_file():
     table = (data_dir() / "text2img_bench.md").read_text(encoding="utf-8")
     card = (data_dir() / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert table.strip() in card
+
+
+def test_the_cost_line_says_which_space_is_cheaper_either_way():
+    cost = dict(batch=10, latent_numbers=196, pixel_numbers=784, decode=1e-4, latent_parameters=1, pixel_parameters=2)
+    assert "4.0× cheaper in the latent space" in str(text2img_bench.Cost(latent_call=1e-3, pixel_call=4e-3, **cost))
+    assert "2.0× dearer in the latent space" in str(text2img_bench.Cost(latent_call=2e-3, pixel_call=1e-3, **cost))
