@@ -185,10 +185,12 @@ def train_autoencoder(images: torch.Tensor, *, config: AutoencoderConfig | None 
     return model, losses
 
 
-def reconstruction_scores(model: Autoencoder, classifier, n: int = 10_000, seed: int = 0) -> dict[str, float]:
+def reconstruction_scores(model, classifier, n: int = 10_000, seed: int = 0, batch_size: int = 1000) -> dict[str, float]:
     """How much the latents keep: digit-FID of the reconstructions of ``n`` training digits against ``n`` test
     digits, beside the real-vs-real floor of the same two sets (the reconstructions replace the training
-    digits), the mean absolute pixel error, and the share still classified as their own digit."""
+    digits), the mean absolute pixel error, and the share still classified as their own digit.
+
+    ``model`` is anything with a ``reconstruct(x)`` method: this autoencoder, or notebook 8's VAE (its z = μ)."""
     from .data import load_mnist, subset_indices
     from .metrics import classify, digit_fid, real_reference
 
@@ -196,7 +198,9 @@ def reconstruction_scores(model: Autoencoder, classifier, n: int = 10_000, seed:
     chosen = subset_indices(len(images), n, seed)
     x, y = images[chosen], labels[chosen]
     reference = real_reference(n, "test", seed)
-    recon = decode_in_batches(model, encode_in_batches(model, x))
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        recon = torch.cat([model.reconstruct(x[i : i + batch_size].to(device)).cpu() for i in range(0, n, batch_size)])
     _, probs = classify(classifier, recon)
     return {"n": n, "digit_fid": digit_fid(classifier, recon, reference), "floor": digit_fid(classifier, x, reference),
             "pixel_error": float((recon - x).abs().mean()), "still_their_digit": float((probs.argmax(1) == y).float().mean())}
