@@ -102,6 +102,19 @@ class Result:
 
 HEADER = ["prompts", "w", "N", "wall s / 100 img", "requested digit % ± sd", "attributes met % ± sd",
           "base rate %", "digit-FID ± sd", "floor", "recognised % ± sd"]
+# The CSV holds numbers: each mean and its sd in columns of their own, percentages in percent, empty where none.
+CSV_HEADER = ["prompts", "w", "N", "wall s / 100 img", "requested digit %", "requested digit % sd",
+              "attributes met %", "attributes met % sd", "base rate %", "digit-FID", "digit-FID sd", "floor",
+              "recognised %", "recognised % sd"]
+
+
+def csv_record(result: Result) -> list:
+    """``result`` as the numbers of :data:`CSV_HEADER` (NaN: an empty cell)."""
+    number = lambda value, scale=1.0: "" if math.isnan(value) else round(scale * value, 6)  # noqa: E731
+    pair = lambda p, scale=100.0: [number(p[0], scale), number(p[1], scale)]  # noqa: E731
+    return [result.what, result.scale, result.n, round(result.seconds_per_100, 4), *pair(result.digit),
+            *pair(result.attributes), number(result.base_rate, 100.0), *pair(result.digit_fid, 1.0),
+            number(result.floor), *pair(result.recognised)]
 
 
 def _base_rate(rows: torch.Tensor, digit_rows: torch.Tensor, digit_images: torch.Tensor) -> float:
@@ -273,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(HEADER)
-            writer.writerows(r.cells() for r in results)
+            writer.writerow(CSV_HEADER)
+            writer.writerows(csv_record(r) for r in results)
         print(f"wrote {args.csv}")
     return 0
 

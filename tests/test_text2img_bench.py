@@ -53,6 +53,11 @@ def test_a_run_scores_every_prompt_set_with_its_sd():
     assert "held_out_vs_seen" in results[2].extra and len(results[2].extra["held_out_vs_seen"]) == 2
     table = text2img_bench.format_markdown(results)
     assert table.count("\n|") == 7 and "held-out adherence at w = 1" in table
+    for r in results:  # the CSV's numbers say what the table's cells say
+        record = dict(zip(text2img_bench.CSV_HEADER, text2img_bench.csv_record(r)))
+        assert record["requested digit %"] == pytest.approx(100 * r.digit[0])
+        assert record["requested digit % sd"] == pytest.approx(100 * r.digit[1])
+        assert (record["digit-FID"] == "") == (r.what != "digit")
 
 
 def test_the_command_line_refuses_bad_arguments(capsys):
