@@ -22,12 +22,14 @@ A row names a sampler of :mod:`course_utils.sampler_registry` and its network ca
 A model whose checkpoint is missing is skipped with the command that trains it.
 Stochastic samplers draw their fresh noise per image, so a row does not depend on ``--batch-size``.
 
-Columns: sampler, steps (= network calls; twice that with guidance w not 0 or 1), guidance, wall
+Columns: model, sampler, calls (network calls per image; with guidance w not 0 or 1, each on a double
+batch), guidance, wall
 seconds per 100 images, digit-FID with its bootstrap standard deviation (how much it moves with the
 draw of the samples), the real-vs-real floor at the same N, mean confidence, recognised % (confidence
 >= 0.9 and features like a real digit's) with its binomial standard deviation, class accuracy.
 Below the table: the floor's spread over ten draws of real images, the noise in any one score.
-``--csv`` writes the same rows as numbers (each mean and its sd in columns of their own, :data:`CSV_HEADER`);
+``--csv`` writes the same rows as numbers (each mean and its sd in columns of their own,
+:data:`course_utils.bench_results.COLUMNS`);
 ``--markdown`` writes the table as shown.
 
 Every argument is checked before any work; a bad one ends the command with one line (exit status 2).
@@ -35,10 +37,7 @@ Every argument is checked before any work; a bad one ends the command with one l
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from .cli import Parser, UsageError, check_output_file, fail, interrupt_handling
@@ -48,6 +47,7 @@ PROG = "python -m course_utils.bench"
 with interrupt_handling(PROG, active=__name__ == "__main__", what="while starting: nothing was written"):
     import torch
 
+    from .bench_results import MARKDOWN_COLUMNS, BenchRow, markdown_table, write_atomically, write_csv
     from .env import MAX_THREADS, check_device, pick_device
     from .forward import ImageGenerators
     from .guidance import ClassifierFreeGuidance
@@ -73,50 +73,13 @@ UNCONDITIONAL_ROWS = [("DDPM", SHIPPED_T), ("DDIM", 10), ("DDIM", 20), ("DDIM", 
 FLOW_ROWS = [("Euler", 5), ("Euler", 10), ("Euler", 20), ("Euler", 50), ("Heun", 5), ("Heun", 9), ("Heun", 19),
               ("Heun", 49)]
 GUIDANCE_SCALES = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0]
-GUIDED_STEPS = 50
+GUIDED_CALLS = 50
 NO_GUIDANCE = 1.0
 MAX_N = 10_000  # the real test digits digit-FID compares with
 QUICK_N = 64
 MODELS = {"uncond": "ddpm", "cond": "ddpm", "flow": "flow"}  # --models: each shipped model and its samplers' kind
 DEFAULT_N = 1000
 DEFAULT_BATCH_SIZE = 500
-
-
-@dataclass
-class Row:
-    model: str
-    sampler: str
-    steps: int
-    guidance: str
-    seconds_per_100: float
-    digit_fid: float
-    digit_fid_sd: float  # bootstrap standard deviation over the draw of the samples
-    floor: float
-    mean_confidence: float
-    recognised: float
-    recognised_sd: float  # binomial: sqrt(p (1 - p) / N)
-    class_accuracy: float | None
-
-    def cells(self) -> list[str]:
-        """The row as the table shows it (:data:`HEADER`)."""
-        acc = "—" if self.class_accuracy is None else f"{100 * self.class_accuracy:.1f}"
-        return [self.model, self.sampler, str(self.steps), self.guidance, f"{self.seconds_per_100:.1f}",
-                f"{self.digit_fid:.2f} ± {self.digit_fid_sd:.2f}", f"{self.floor:.2f}", f"{self.mean_confidence:.3f}",
-                f"{100 * self.recognised:.1f} ± {100 * self.recognised_sd:.1f}", acc]
-
-    def record(self) -> dict[str, object]:
-        """The row as numbers, by :data:`CSV_HEADER` (percentages as percent; no class accuracy: empty)."""
-        values = [self.model, self.sampler, self.steps, "" if self.guidance == "—" else self.guidance,
-                  self.seconds_per_100, self.digit_fid, self.digit_fid_sd, self.floor, self.mean_confidence,
-                  100 * self.recognised, 100 * self.recognised_sd,
-                  "" if self.class_accuracy is None else 100 * self.class_accuracy]
-        return dict(zip(CSV_HEADER, values))
-
-
-HEADER = ["model", "sampler", "steps", "guidance", "wall s / 100 img", "digit-FID ± sd", "floor",
-          "mean conf", "recognised % ± sd", "class acc %"]
-CSV_HEADER = ["model", "sampler", "steps", "guidance", "wall s / 100 img", "digit-FID", "digit-FID sd", "floor",
-              "mean conf", "recognised %", "recognised % sd", "class acc %"]
 
 
 def run_benchmark(
@@ -131,7 +94,7 @@ def run_benchmark(
     seed: int = 0,
     eta: float = 0.0,
     device: torch.device | str | None = None,
-) -> list[Row]:
+) -> list[BenchRow]:
     """Sample and score every row; see the module docstring. ``eta`` is DDIM's η for every DDIM row.
 
     ``conditional_rows`` (default DDIM-50) are the conditional model's samplers, each run at every guidance scale.
@@ -146,19 +109,21 @@ def run_benchmark(
     noise = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
     rows = []
 
-    def run_row(model_name, model, sampler_name, steps, schedule, guidance, labels=None, row_eta=None):
+    def run_row(model_name, model, sampler_name, calls, schedule, guidance, labels=None, row_eta=None):
         row_eta = eta if row_eta is None else row_eta  # a row of UNCONDITIONAL_ROWS may carry its own η
-        sampler = make_sampler(sampler_name, steps, schedule, row_eta)
+        sampler = make_sampler(sampler_name, calls, schedule, row_eta)
         fresh = ImageGenerators(torch.Generator().manual_seed(seed + 1), n)  # each image's noise its own: any batch size
         out = sample(model, sampler, noise=noise, labels=labels, generator=fresh, device=device, chunk_size=batch_size,
-                     desc=f"{sampler_name}-{steps} {guidance}".rstrip(" —"))
+                     desc=f"{sampler_name}-{calls} {guidance}".rstrip(" —"))
         report = evaluate_samples(classifier, out.images.cpu(), labels, floor=floor)
         fid_sd = fid_bootstrap_sd(report.features, reference_features)
         recognised_sd = (report.recognised * (1 - report.recognised) / n) ** 0.5
-        row = Row(model_name, _label(sampler_name, row_eta), steps, guidance, 100 * out.seconds / n, report.digit_fid, fid_sd,
-                  floor, report.mean_confidence, report.recognised, recognised_sd, report.class_accuracy)
+        accuracy = None if report.class_accuracy is None else 100 * report.class_accuracy
+        row = BenchRow(model_name, _label(sampler_name, row_eta), calls, guidance, 100 * out.seconds / n,
+                       report.digit_fid, fid_sd, floor, report.mean_confidence, 100 * report.recognised,
+                       100 * recognised_sd, accuracy)
         rows.append(row)
-        print(" | ".join(row.cells()), flush=True)
+        print(" | ".join(row.markdown_cells()), flush=True)
 
     def shipped(name):
         if checkpoint_path(name).exists() or which == name:  # asked for by name: let loading explain
@@ -168,23 +133,23 @@ def run_benchmark(
         return False
 
     unconditional_rows = UNCONDITIONAL_ROWS if unconditional_rows is None else unconditional_rows
-    conditional_rows = [("DDIM", GUIDED_STEPS)] if conditional_rows is None else conditional_rows
+    conditional_rows = [("DDIM", GUIDED_CALLS)] if conditional_rows is None else conditional_rows
     flow_rows = FLOW_ROWS if flow_rows is None else flow_rows
     if which in ("all", "uncond") and unconditional_rows and shipped("uncond"):
         model, schedule = load_ddpm("uncond", device)
-        for name, steps, *own_eta in unconditional_rows:
-            run_row("uncond", model, name, steps, schedule, "—", row_eta=own_eta[0] if own_eta else None)
+        for name, calls, *own_eta in unconditional_rows:
+            run_row("uncond", model, name, calls, schedule, "—", row_eta=own_eta[0] if own_eta else None)
     if which in ("all", "cond") and conditional_rows and shipped("cond"):
         model, schedule = load_ddpm("cond", device)
         labels = torch.arange(n) % 10
-        for name, steps in conditional_rows:
+        for name, calls in conditional_rows:
             for scale in GUIDANCE_SCALES if guidance_scales is None else guidance_scales:
                 note = " (no guidance)" if scale == NO_GUIDANCE else " (unconditional)" if scale == 0 else ""
-                run_row("cond", ClassifierFreeGuidance(model, scale), name, steps, schedule, f"w={scale:g}{note}", labels)
+                run_row("cond", ClassifierFreeGuidance(model, scale), name, calls, schedule, f"w={scale:g}{note}", labels)
     if which in ("all", "flow") and flow_rows and shipped("flow"):
         model = load_flow("flow", device)
-        for name, steps in flow_rows:
-            run_row("flow", model, name, steps, None, "—")
+        for name, calls in flow_rows:
+            run_row("flow", model, name, calls, None, "—")
     return rows
 
 
@@ -193,38 +158,10 @@ def _label(sampler_name: str, eta: float) -> str:
     return f"{sampler_name} η={eta:g}" if sampler_entry(sampler_name).uses_eta and eta != 0 else sampler_name
 
 
-def format_markdown(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def format_text(rows: list[Row]) -> str:
-    table = [HEADER] + [r.cells() for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+def format_text(rows: list[BenchRow]) -> str:
+    table = [MARKDOWN_COLUMNS] + [r.markdown_cells() for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(MARKDOWN_COLUMNS))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in table) + "\n"
-
-
-def _write_atomically(path: Path, write) -> None:
-    """``write(file)`` into a temporary file beside ``path``, then renamed over it: never half a table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            write(f)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_csv(rows: list[Row], path: Path) -> None:
-    """The rows as numbers (:data:`CSV_HEADER`): read them back with :func:`course_utils.bench_results.load_bench`."""
-    def write(f):
-        writer = csv.DictWriter(f, CSV_HEADER)
-        writer.writeheader()
-        writer.writerows(r.record() for r in rows)
-
-    _write_atomically(Path(path), write)
 
 
 def floor_note(n: int, device=None, draws: int = 10) -> str:
@@ -350,7 +287,7 @@ def run(args) -> None:
             uncond_rows, flow_rows = [("DDIM", 10), ("DDIM", 20)], [("Euler", 10)]
     print(f"benchmark: {n} samples per row on {device}; "
           f"recognised = confidence >= {RECOGNISED_THRESHOLD} and real-looking features and strokes (looks_real)")
-    print(" | ".join(HEADER))
+    print(" | ".join(MARKDOWN_COLUMNS))
     rows = run_benchmark(n, which=args.models, unconditional_rows=uncond_rows, guidance_scales=scales,
                          conditional_rows=ddpm_rows, flow_rows=flow_rows, batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
                          seed=args.seed or 0, eta=eta, device=device)
@@ -364,7 +301,7 @@ def run(args) -> None:
         write_csv(rows, args.csv)
         print(f"wrote {args.csv}")
     if args.markdown:
-        _write_atomically(args.markdown, lambda f: f.write(format_markdown(rows) + "\n" + spread + "\n"))
+        write_atomically(args.markdown, markdown_table(rows) + "\n" + spread + "\n")
         print(f"wrote {args.markdown}")
 
 

@@ -27,7 +27,7 @@ MODEL_KINDS = ("ddpm", "flow")
 
 @dataclass(frozen=True)
 class SamplerEntry:
-    """One nameable sampler: ``make(steps, schedule, eta)`` builds it for a run of ``steps`` network calls.
+    """One nameable sampler: ``make(calls, schedule, eta)`` builds it for a run of ``calls`` network calls.
 
     ``every_step``: it always runs all T steps of the schedule (DDPM), so ``NAME-T`` is its only row.
     ``uses_eta``: it takes DDIM's η (the benchmark names a row by its η when it is not 0).
@@ -54,12 +54,13 @@ def _heun(calls: int) -> FlowHeunSampler:
 
 
 SAMPLERS: dict[str, SamplerEntry] = {entry.name: entry for entry in (
-    SamplerEntry("DDPM", lambda steps, schedule, eta: DDPMSampler(schedule), every_step=True),
-    SamplerEntry("DDIM", lambda steps, schedule, eta: DDIMSampler(schedule, steps, eta=eta), uses_eta=True),
-    SamplerEntry("DPM++2M", lambda steps, schedule, eta: DPMSolverSampler(schedule, steps)),
-    SamplerEntry("SDE-DPM++2M", lambda steps, schedule, eta: DPMSolverSampler(schedule, steps, stochastic=True)),
-    SamplerEntry("Euler", lambda steps, schedule, eta: FlowEulerSampler(steps), model="flow"),
-    SamplerEntry("Heun", lambda steps, schedule, eta: _heun(steps), model="flow"),
+    # one network call per step: DDPM (all T of them), DDIM, DPM-Solver++(2M) and Euler; Heun two, one for its last
+    SamplerEntry("DDPM", lambda calls, schedule, eta: DDPMSampler(schedule), every_step=True),
+    SamplerEntry("DDIM", lambda calls, schedule, eta: DDIMSampler(schedule, calls, eta=eta), uses_eta=True),
+    SamplerEntry("DPM++2M", lambda calls, schedule, eta: DPMSolverSampler(schedule, calls)),
+    SamplerEntry("SDE-DPM++2M", lambda calls, schedule, eta: DPMSolverSampler(schedule, calls, stochastic=True)),
+    SamplerEntry("Euler", lambda calls, schedule, eta: FlowEulerSampler(calls), model="flow"),
+    SamplerEntry("Heun", lambda calls, schedule, eta: _heun(calls), model="flow"),
 )}
 
 
@@ -72,27 +73,27 @@ def sampler_entry(name: str) -> SamplerEntry:
     return SAMPLERS[name]
 
 
-def make_sampler(name: str, steps: int, schedule: NoiseSchedule | None = None, eta: float = 0.0) -> Sampler:
-    """The sampler called ``name`` with ``steps`` network calls (η = ``eta`` for DDIM), for ``schedule``."""
-    return sampler_entry(name).make(steps, schedule, eta)
+def make_sampler(name: str, calls: int, schedule: NoiseSchedule | None = None, eta: float = 0.0) -> Sampler:
+    """The sampler called ``name`` with ``calls`` network calls (η = ``eta`` for DDIM), for ``schedule``."""
+    return sampler_entry(name).make(calls, schedule, eta)
 
 
 def parse_row(text: str, num_timesteps: int = 1000) -> tuple[str, int]:
     """``"DDIM-50"`` -> ("DDIM", 50): a sampler's name, a dash and its network calls, 1 to T = ``num_timesteps``;
     a sampler that runs every step (DDPM) only as ``NAME-T``."""
-    name, _, steps = text.rpartition("-")
-    examples = [f"{e.name}-{num_timesteps}" if e.every_step else f"{e.name}-<steps>" for e in SAMPLERS.values()]
-    usage = f"a row is {', '.join(examples)} with 1 <= steps <= {num_timesteps} (e.g. DDIM-50)"
+    name, _, calls = text.rpartition("-")
+    examples = [f"{e.name}-{num_timesteps}" if e.every_step else f"{e.name}-<calls>" for e in SAMPLERS.values()]
+    usage = f"a row is {', '.join(examples)} with 1 <= calls <= {num_timesteps} (e.g. DDIM-50)"
     if name not in SAMPLERS:
         upper = {known.upper(): known for known in SAMPLERS}  # "ddim" is surely DDIM
         close = difflib.get_close_matches((name or text).upper(), upper, n=1, cutoff=0.5)
-        hint = f" (did you mean {upper[close[0]]}-{steps}?)" if close and steps else ""
+        hint = f" (did you mean {upper[close[0]]}-{calls}?)" if close and calls else ""
         raise ValueError(f"{usage}; {text!r} names no sampler{hint}")
-    if not steps.isdigit() or not 1 <= int(steps) <= num_timesteps:
+    if not calls.isdigit() or not 1 <= int(calls) <= num_timesteps:
         raise ValueError(f"{usage}, got {text!r}")
-    if SAMPLERS[name].every_step and int(steps) != num_timesteps:
+    if SAMPLERS[name].every_step and int(calls) != num_timesteps:
         raise ValueError(f"{usage}; {name} runs every one of the T = {num_timesteps} steps, so its row is "
                          f"{name}-{num_timesteps}, got {text!r}")
     if SAMPLERS[name].model == "flow":
-        make_sampler(name, int(steps))  # needs no schedule: built here, so a count it cannot take is refused now
-    return name, int(steps)
+        make_sampler(name, int(calls))  # needs no schedule: built here, so a count it cannot take is refused now
+    return name, int(calls)

@@ -31,7 +31,7 @@ from reliability_helpers import (
 
 from course_utils import bench, checkpoints, metrics, training
 from course_utils import train as train_cli
-from course_utils.bench_results import load_bench
+from course_utils.bench_results import BenchRow, load_bench
 from course_utils.checkpoints import read_checkpoint
 from course_utils.classifier import DigitClassifier, NoisyDigitClassifier
 from course_utils.data import mnist_subset
@@ -375,11 +375,11 @@ def test_bench_on_cuda_without_a_gpu_is_one_line(no_bench, capsys, monkeypatch):
 def test_bench_output_folders_are_checked_first_and_made_when_missing(tmp_path, capsys, monkeypatch, no_bench):
     (tmp_path / "a-file").write_text("")
     assert "is a file, not a folder" in bench_refused(["--csv", str(tmp_path / "a-file" / "b.csv")], capsys)
-    row = bench.Row("uncond", "DDIM", 10, "—", 1.0, 20.0, 3.0, 14.0, 0.9, 0.8, 0.01, None)
+    row = BenchRow("uncond", "DDIM", 10, "—", 1.0, 20.0, 3.0, 14.0, 0.9, 80.0, 1.0, None)
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: [row])
     monkeypatch.setattr(bench, "floor_note", lambda *a, **k: "floor note")
     bench.main(["--models", "uncond", "--rows", "DDIM-10", "--csv", str(tmp_path / "nodir" / "b.csv")])
-    assert [r.markdown_cells() for r in load_bench(tmp_path / "nodir" / "b.csv")] == [row.cells()]
+    assert load_bench(tmp_path / "nodir" / "b.csv") == [row]
 
 
 @pytest.mark.parametrize("command", [train_cli, bench], ids=["train", "bench"])
@@ -392,7 +392,7 @@ def test_every_option_has_help(command):
 def test_stochastic_rows_do_not_depend_on_the_batch_size():
     rows = [bench.run_benchmark(20, which="uncond", unconditional_rows=[("SDE-DPM++2M", 4), ("DDPM", 1000)][:1],
                                 batch_size=size, device="cpu")[0] for size in (20, 7)]
-    assert rows[0].digit_fid == pytest.approx(rows[1].digit_fid, abs=1e-3)
+    assert rows[0].fid == pytest.approx(rows[1].fid, abs=1e-3)
     assert rows[0].recognised == rows[1].recognised and rows[0].mean_confidence == pytest.approx(rows[1].mean_confidence)
 
 
