@@ -133,27 +133,29 @@ def generate(model, autoencoder, prompts, *, guidance_scale=RECOMMENDED_SCALE, s
 
 @dataclass
 class AttentionRecord:
-    """Cross-attention weights kept during sampling: ``steps[s][layer]`` is (B, heads, 49, L) at step s."""
+    """Cross-attention weights kept during sampling: ``calls[c][layer]`` is (B, heads, 49, L) at network call c
+    (with Euler, one call per step; a Heun step calls the network twice)."""
 
-    steps: list[list[torch.Tensor]]
+    calls: list[list[torch.Tensor]]
 
     def word_weights(self, rows: slice | None = None) -> torch.Tensor:
-        """(steps, B, L): how much attention each token received at each step, averaged over the layers, the heads
+        """(calls, B, L): how much attention each token received at each network call, averaged over the layers, the heads
         and the 49 latent positions. ``rows`` picks the batch rows (with guidance the model also ran the null
         prompt: the first half of each batch is the prompts')."""
-        out = torch.stack([torch.stack(layers).mean(dim=(0, 2, 3)) for layers in self.steps])  # (S, B', L)
+        out = torch.stack([torch.stack(layers).mean(dim=(0, 2, 3)) for layers in self.calls])  # (C, B', L)
         return out if rows is None else out[:, rows]
 
-    def spatial(self, step: int, row: int = 0) -> torch.Tensor:
-        """(L, 7, 7): at step ``step``, how much each latent position attends to each token (layers and heads averaged)."""
-        weights = torch.stack(self.steps[step]).mean(dim=(0, 2))[row]  # (49, L)
+    def spatial(self, call: int, row: int = 0) -> torch.Tensor:
+        """(L, 7, 7): at network call ``call``, how much each latent position attends to each token (layers and heads
+        averaged)."""
+        weights = torch.stack(self.calls[call]).mean(dim=(0, 2))[row]  # (49, L)
         side = int(round(weights.shape[0] ** 0.5))
         return weights.T.reshape(-1, side, side)
 
 
 @contextmanager
 def recording_attention(model) -> Iterator[AttentionRecord]:
-    """``with recording_attention(model) as record:`` sample; then ``record.steps`` holds each network call's
+    """``with recording_attention(model) as record:`` sample; then ``record.calls`` holds each network call's
     cross-attention weights, one list per call (a Heun step calls the network twice)."""
     layers = list(model.cross_attention)
     record = AttentionRecord([])
@@ -163,7 +165,7 @@ def recording_attention(model) -> Iterator[AttentionRecord]:
 
     def denoise_and_keep(*args, **kwargs):
         out = original(*args, **kwargs)
-        record.steps.append([layer.recorded.pop() for layer in layers])
+        record.calls.append([layer.recorded.pop() for layer in layers])
         return out
 
     model.denoise = denoise_and_keep

@@ -127,7 +127,7 @@ def _base_rate(rows: torch.Tensor, digit_rows: torch.Tensor, digit_images: torch
     return sum(rates) / len(rates)
 
 
-def run(n: int = 1000, *, scales=(RECOMMENDED_SCALE,), steps: int = DEFAULT_STEPS, sampler_name: str = "Euler",
+def run(n: int = 1000, *, scales=(RECOMMENDED_SCALE,), calls: int = DEFAULT_STEPS, sampler_name: str = "Euler",
         seed: int = 0, pixel: bool = True, device=None, batch_size: int = 500, model=None, autoencoder=None,
         classifier=None, printer=print) -> list[Result]:
     """Generate and score every prompt set at every scale (and the pixel-space model); see the module docstring."""
@@ -135,7 +135,7 @@ def run(n: int = 1000, *, scales=(RECOMMENDED_SCALE,), steps: int = DEFAULT_STEP
     model = model or load_text2img(device=device)
     autoencoder = autoencoder or load_autoencoder(model.config.autoencoder, device=device)
     classifier = classifier or load_classifier(device=device)
-    sampler = FlowEulerSampler(steps) if sampler_name == "Euler" else FlowHeunSampler.for_calls(steps)
+    sampler = FlowEulerSampler(calls) if sampler_name == "Euler" else FlowHeunSampler.for_calls(calls)  # network calls
     floor = fid_floor(classifier, n)
     reference_features, _ = classify(classifier, real_reference(n))
     noise = torch.randn(n, *model.latent_shape, generator=torch.Generator().manual_seed(seed))
@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="images per prompt set (default 1000)")
     parser.add_argument("--scales", type=float, nargs="+", default=[RECOMMENDED_SCALE],
                         help=f"guidance scales w (default {RECOMMENDED_SCALE:g}; 1 is no guidance)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"network calls per image (default {DEFAULT_STEPS})")
+    parser.add_argument("--calls", type=int, default=DEFAULT_STEPS,
+                        help=f"network calls per image (default {DEFAULT_STEPS}: Euler's steps; Heun takes odd counts)")
     parser.add_argument("--sampler", choices=["Euler", "Heun"], default="Euler")
     parser.add_argument("--no-pixel", action="store_true", help="leave out the pixel-space conditional model")
     parser.add_argument("--quick", action="store_true", help="100 images per set: a smoke test")
@@ -268,14 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--n must be between 2 and 10,000 (the real test digits digit-FID compares with), got {n}")
     if any(not math.isfinite(w) or w < 0 for w in args.scales):
         parser.error(f"--scales must be finite and >= 0, got {args.scales}")
-    if args.steps < 1:
-        parser.error(f"--steps must be at least 1, got {args.steps}")
+    if args.calls < 1:
+        parser.error(f"--calls must be at least 1, got {args.calls}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"text-to-image benchmark: {n} images per prompt set, {args.sampler} with {args.steps} network calls "
-          "(twice that with guidance)")
+    print(f"text-to-image benchmark: {n} images per prompt set, {args.sampler} with {args.calls} network calls "
+          "(with guidance, each on a double batch)")
     print(" | ".join(HEADER))
-    results = run(n, scales=args.scales, steps=args.steps, sampler_name=args.sampler, seed=args.seed,
+    results = run(n, scales=args.scales, calls=args.calls, sampler_name=args.sampler, seed=args.seed,
                   pixel=not args.no_pixel, device=pick_device(args.device))
     table = format_markdown(results)
     print()

@@ -206,9 +206,9 @@ def test_recording_attention_keeps_every_network_call(tiny_model):
     prompted = prompting.PromptedModel(tiny_model, ["a thick 7", "2"], 3.0)
     with prompting.recording_attention(tiny_model) as record:
         sample(prompted, FlowHeunSampler(2), noise=torch.randn(2, 4, 7, 7), show_progress=False)
-    assert len(record.steps) == 3  # Heun: two calls, then one for the last step
+    assert len(record.calls) == 3  # Heun: two calls, then one for the last step
     L = TINY.max_tokens
-    assert len(record.steps[0]) == TINY.num_blocks and record.steps[0][0].shape == (4, 2, 49, L)  # guided: 2 × B
+    assert len(record.calls[0]) == TINY.num_blocks and record.calls[0][0].shape == (4, 2, 49, L)  # guided: 2 × B
     words = record.word_weights(slice(0, 2))
     assert words.shape == (3, 2, L)
     torch.testing.assert_close(words.sum(-1), torch.ones(3, 2))

@@ -39,7 +39,7 @@ def test_a_run_scores_every_prompt_set_with_its_sd():
     last = [m for m in autoencoder.decoder.modules() if hasattr(m, "bias") and m.bias is not None][-1]
     torch.nn.init.constant_(last.bias, -3.0)  # untrained, it would paint every pixel mid-grey: give it a dark page
     printed = []
-    results = text2img_bench.run(20, scales=(1.0, 2.0), steps=2, pixel=False, model=model, autoencoder=autoencoder,
+    results = text2img_bench.run(20, scales=(1.0, 2.0), calls=2, pixel=False, model=model, autoencoder=autoencoder,
                                  classifier=load_classifier(), printer=printed.append, device="cpu")
     assert [(r.what, r.scale) for r in results] == [(w, s) for s in (1.0, 2.0) for w in text2img_bench.PROMPT_SETS]
     assert len(printed) == 6
