@@ -155,7 +155,7 @@ class OneCallSampler:
         return self.step(predict(x_t, t), t, t_prev, x_t, generator)
 
 
-def check_num_steps(num_steps, most: int | None = None, what: str = "num_steps (network calls)") -> int:
+def check_num_steps(num_steps, most: int | None = None, what: str = "num_steps (sampling steps)") -> int:
     """``num_steps`` if it is a whole number from 1 to ``most`` (a schedule's T; None: no limit), or a clear error."""
     return whole_number(num_steps, what, low=1, high=most, bounds=f"from 1 to T={most}" if most else None)
 

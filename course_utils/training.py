@@ -47,10 +47,11 @@ from .validation import (
 class TrainConfig:
     """Everything that defines a training run; saved inside every checkpoint.
 
-    ``architecture`` is the network's shape (a :class:`UNetConfig`); the network itself is ``TrainState.model``.
+    ``architecture`` is the network's shape: a :class:`UNetConfig`, or notebook 10's ``TextToImageConfig`` (any
+    config class of :data:`MODEL_CLASSES`); the network itself is ``TrainState.model``.
     """
 
-    architecture: UNetConfig = field(default_factory=UNetConfig)
+    architecture: UNetConfig | TextToImageConfig = field(default_factory=UNetConfig)
     schedule: str = "linear"
     num_timesteps: int = 1000  # T, diffusion steps
     train_steps: int = 10_000  # optimizer steps
