@@ -49,8 +49,11 @@ ifneq ($(TOOLS),)
 endif
 	COURSE_QUICK=$(QUICK) MPLBACKEND=Agg $(BIN)/python -m pytest
 
+# test-fast runs no notebook, so it leaves out the nbval plugin (and the nbval options of pyproject's addopts):
+# importing it costs each of the two test processes about 3 s.
 test-fast: install
-	MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -q -n 2 tests
+	MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:nbval -o addopts="-p no:cacheprovider" \
+		-m "not slow" -q -n 2 tests
 
 lint: install
 	$(BIN)/ruff check course_utils $(TOOLS) tests

@@ -4,9 +4,7 @@ now says ✗ NOT YET with the hint that names the mistake, and the cells below t
 import json
 import re
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from course_tools import notebooks
 
@@ -66,6 +64,9 @@ def test_a_formerly_passing_wrong_answer_fails_its_check_and_the_cells_below_sti
     notebook, answers, last_cell, hints = SCENARIOS[scenario]
     for name, value in (("COURSE_QUICK", "1"), ("TQDM_DISABLE", "1"), ("MPLBACKEND", "Agg")):
         monkeypatch.setenv(name, value)  # the kernel inherits them
+    import nbformat  # here, not at the top: a notebook's run needs it, collecting the tests does not
+    from nbclient import NotebookClient
+
     executed = nbformat.from_dict(_with_wrong_answers(notebook, answers, last_cell))
     NotebookClient(executed, timeout=900, allow_errors=True, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -7,8 +7,6 @@ from course_utils.inpainting import KeepKnown
 from course_utils.samplers import DDIMSampler, DPMSolverSampler, sample
 from course_utils.schedules import make_schedule
 
-diffusers = pytest.importorskip("diffusers", reason="diffusers is the independent reference (pip install diffusers)")
-
 S = make_schedule("linear", 1000)
 
 
@@ -30,6 +28,8 @@ def _diffusers_run(algorithm, timesteps, noise, step_noises=None):
     # Compared without lower_order_final: our sampler makes the step into t = 0 first order (tested below against
     # DDIM's step); diffusers' option does that only for runs under 15 steps, and with given timesteps its result
     # there is not the first-order (DDIM) step.
+    # imported here, not at the top: diffusers takes seconds to import, and only these comparisons need it
+    diffusers = pytest.importorskip("diffusers", reason="diffusers is the independent reference (pip install diffusers)")
     scheduler = diffusers.DPMSolverMultistepScheduler(
         num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear", algorithm_type=algorithm,
         solver_order=2, lower_order_final=False, final_sigmas_type="zero", thresholding=False)

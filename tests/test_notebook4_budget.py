@@ -11,9 +11,7 @@ import os
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 from test_notebook_prose import _library_text, unsourced_numbers
 
 pytestmark = pytest.mark.instructor  # reads the solution notebook: the student edition leaves it out
@@ -28,6 +26,9 @@ COMPARISON = re.compile(
 
 
 def run_at_budget(minutes: float) -> dict:
+    import nbformat  # here, not at the top: the run needs it, collecting the tests does not
+    from nbclient import NotebookClient
+
     nb = nbformat.read(NOTEBOOK, as_version=4)
     knobs = [cell for cell in nb.cells if cell.cell_type == "code" and KNOB.search(cell.source)]
     assert len(knobs) == 1, "notebook 4 must have exactly one `budget_minutes = ...` knob"
