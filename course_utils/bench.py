@@ -23,10 +23,9 @@ A model whose checkpoint is missing is skipped with the command that trains it.
 Stochastic samplers draw their fresh noise per image, so a row does not depend on ``--batch-size``.
 
 Columns: model, sampler, calls (network calls per image; with guidance w not 0 or 1, each on a double
-batch), guidance, wall
-seconds per 100 images, digit-FID with its bootstrap standard deviation (how much it moves with the
-draw of the samples), the real-vs-real floor at the same N, mean confidence, recognised % (confidence
->= 0.9 and features like a real digit's) with its binomial standard deviation, class accuracy.
+batch), guidance, wall seconds per 100 images, digit-FID with its bootstrap standard deviation (how much it
+moves with the draw of the samples), the real-vs-real floor at the same N, mean confidence, recognised %
+(confidence >= 0.9 and features like a real digit's) with its binomial standard deviation, class accuracy.
 Below the table: the floor's spread over ten draws of real images, the noise in any one score.
 ``--csv`` writes the same rows as numbers (each mean and its sd in columns of their own,
 :data:`course_utils.bench_results.COLUMNS`);
