@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import re
 import sys
 from pathlib import Path
+
+from .nbio import cell_source, read_notebook, write_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -131,11 +132,6 @@ if "google.colab" in sys.modules:
     os.environ["COURSE_DATA_DIR"] = DEST + "/data\""""
 
 
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
 def _lines(text: str) -> list[str]:
     parts = text.split("\n")
     return [p + "\n" for p in parts[:-1]] + [parts[-1]]
@@ -150,10 +146,10 @@ def sync_notebook(nb: dict, notebook_path: str, *, url: str | None = None, dest:
     first_md = next((c for c in cells if c["cell_type"] == "markdown"), None)
     if first_md is None:
         raise ValueError(f"{notebook_path} has no markdown cell for the badge")
-    lines = _source(first_md).split("\n")
+    lines = cell_source(first_md).split("\n")
     lines = [line for line in lines if not line.startswith(BADGE_PREFIX)]
     first_md["source"] = _lines("\n".join([badge(student_path(notebook_path))] + lines))
-    setup = next((c for c in cells if c["cell_type"] == "code" and _source(c).startswith(SETUP_PREFIX)), None)
+    setup = next((c for c in cells if c["cell_type"] == "code" and cell_source(c).startswith(SETUP_PREFIX)), None)
     if setup is None:
         setup = {"cell_type": "code", "execution_count": None, "id": "course-setup", "metadata": {}, "outputs": [],
                  "source": []}
@@ -166,7 +162,7 @@ def notebook_problems(nb: dict, rel: str, *, ref: str | None = None, url: str | 
                       dest: str | None = None) -> list[str]:
     """What is out of step with the setting in one notebook (``rel``: its path in the repository)."""
     ref = ref or REF
-    text = [_source(c) for c in nb["cells"]]
+    text = [cell_source(c) for c in nb["cells"]]
     found = []
     if not any(badge(student_path(rel), ref=ref) in t for t in text if t):
         found.append(f"{rel}: the Colab badge is missing or does not point at {REPOSITORY}@{ref}")
@@ -179,7 +175,7 @@ def notebook_problems(nb: dict, rel: str, *, ref: str | None = None, url: str | 
 def problems(notebook_path: Path, root: Path = ROOT, ref: str | None = None) -> list[str]:
     """What is out of step with REPOSITORY/REF in one notebook file (empty when it agrees)."""
     rel = notebook_path.resolve().relative_to(Path(root).resolve()).as_posix()
-    return notebook_problems(json.loads(notebook_path.read_text(encoding="utf-8")), rel, ref=ref)
+    return notebook_problems(read_notebook(notebook_path), rel, ref=ref)
 
 
 def all_problems(root: Path = ROOT, ref: str | None = None) -> list[str]:
@@ -198,7 +194,7 @@ def all_problems(root: Path = ROOT, ref: str | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .notebooks import SOLUTIONS_DIR, STUDENT_DIR, dumps
+    from .notebooks import SOLUTIONS_DIR, STUDENT_DIR
 
     parser = argparse.ArgumentParser(prog="python -m course_tools.colab", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["sync", "check"])
@@ -212,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {ref_problems()[0]}", file=sys.stderr)
         return 2
     for path in sorted(SOLUTIONS_DIR.glob("*.ipynb")):
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        path.write_text(dumps(sync_notebook(nb, path.relative_to(ROOT).as_posix())), encoding="utf-8")
+        write_notebook(path, sync_notebook(read_notebook(path), path.relative_to(ROOT).as_posix()))
     README.write_text(sync_readme(README.read_text(encoding="utf-8")), encoding="utf-8")
     print(f"solution notebooks and README synced to {REPOSITORY}@{REF}; "
           "run `python -m course_tools.notebooks build` for the student copies")

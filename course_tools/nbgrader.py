@@ -24,12 +24,12 @@ trustworthy as that kernel: for grades that can't be forged, use
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
-from course_tools.notebooks import BEGIN, CHECK_OUTPUT_MARKER, SOLUTIONS_DIR, dumps
+from course_tools.nbio import cell_source, copy_notebook, read_notebook, write_notebook
+from course_tools.notebooks import BEGIN, CHECK_OUTPUT_MARKER, SOLUTIONS_DIR
 
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError"
 CONFIG = f'''# Written by `python -m course_tools.nbgrader`: makes nbgrader's release match the course's student copies.
@@ -40,11 +40,6 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ExecutePreprocessor.timeout = 1800
 '''
 _CHECK_CELL = re.compile(r"^\s*(\w+)\s*=\s*(check_\w+)\(\s*(\w+)\s*\)\s*$", re.MULTILINE)
-
-
-def _text(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
 
 
 def _lines(text: str) -> list[str]:
@@ -66,11 +61,11 @@ def source_notebook(solution: dict, points: int = 1) -> dict:
     from course_tools.grading.verdicts import check_functions
 
     by_check = {fn.__name__: exercise_id for exercise_id, fn in check_functions().items()}
-    nb = json.loads(json.dumps(solution))
+    nb = copy_notebook(solution)
     nb.get("metadata", {}).pop("widgets", None)
     answers = 0
     for cell in nb["cells"]:
-        text = _text(cell).replace("notebooks/solutions/", "notebooks/")
+        text = cell_source(cell).replace("notebooks/solutions/", "notebooks/")
         meta = cell.setdefault("metadata", {})
         meta.pop("execution", None)
         if cell["cell_type"] == "code":
@@ -110,7 +105,7 @@ def write_course(course_dir: Path, notebooks: list[str], assignment: str = "diff
     written = []
     for path in chosen:
         out = target / path.name
-        out.write_text(dumps(source_notebook(json.loads(path.read_text(encoding="utf-8")))), encoding="utf-8")
+        write_notebook(out, source_notebook(read_notebook(path)))
         written.append(out)
     return written
 

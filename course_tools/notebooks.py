@@ -26,9 +26,10 @@ Both copies' Colab badges open the student copy in the student repository
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from .nbio import cell_source, copy_notebook, dumps, read_notebook
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CHECK_OUTPUT_MARKER = "# NBVAL_CHECK_OUTPUT"
@@ -39,11 +40,6 @@ STUDENT_DIR = ROOT / "notebooks"
 
 class NotebookFormatError(ValueError):
     """A solution notebook's markers are unbalanced; the message names the notebook and cell."""
-
-
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
 
 
 def replace_regions(text: str, begin: str, end: str, placeholder, where: str, what: str) -> list[str]:
@@ -88,10 +84,10 @@ def _split_lines(text: str) -> list[str]:
 
 def make_student_notebook(solution: dict, name: str = "notebook") -> dict:
     """The student copy of a solution notebook (as nbformat JSON dicts)."""
-    student = json.loads(json.dumps(solution))  # deep copy
+    student = copy_notebook(solution)
     student.get("metadata", {}).pop("widgets", None)  # saved widget state belongs to the executed solution
     for i, cell in enumerate(student["cells"]):
-        text = strip_solutions(_source(cell), cell["cell_type"], where=f"{name}, cell {i}")
+        text = strip_solutions(cell_source(cell), cell["cell_type"], where=f"{name}, cell {i}")
         if cell["cell_type"] == "code":
             text = "\n".join(line for line in text.split("\n") if line.strip() != CHECK_OUTPUT_MARKER)
             cell["outputs"] = []
@@ -104,16 +100,11 @@ def make_student_notebook(solution: dict, name: str = "notebook") -> dict:
     return student
 
 
-def dumps(nb: dict) -> str:
-    """Serialise like Jupyter does (1-space indent, unicode kept, trailing newline)."""
-    return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
-
-
 def build(solutions: Path = SOLUTIONS_DIR, students: Path = STUDENT_DIR, check_only: bool = False) -> list[Path]:
     """Write (or, with ``check_only``, compare) every student copy; return the paths that differ."""
     stale = []
     for path in sorted(solutions.glob("*.ipynb")):
-        expected = dumps(make_student_notebook(json.loads(path.read_text(encoding="utf-8")), path.name))
+        expected = dumps(make_student_notebook(read_notebook(path), path.name))
         target = students / path.name
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current != expected:

@@ -44,7 +44,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from . import colab
-from .notebooks import NotebookFormatError, build, dumps, replace_regions
+from .nbio import read_notebook, write_notebook
+from .notebooks import NotebookFormatError, build, replace_regions
 
 ROOT = colab.ROOT
 SIZE_LIMIT_MB = 25  # the whole edition, data included (1 MB = 10**6 bytes)
@@ -263,8 +264,7 @@ def build_edition(source: Path, out: Path, *, url: str | None = None, dest: str 
         if rel == "README.md":
             target.write_text(student_readme((source / rel).read_text(encoding="utf-8")), encoding="utf-8")
         elif rel.endswith(".ipynb"):
-            nb = json.loads((source / rel).read_text(encoding="utf-8"))
-            target.write_text(dumps(colab.sync_notebook(nb, rel, url=url, dest=dest)), encoding="utf-8")
+            write_notebook(target, colab.sync_notebook(read_notebook(source / rel), rel, url=url, dest=dest))
         else:
             shutil.copy2(source / rel, target)
     return written

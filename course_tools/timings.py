@@ -15,14 +15,14 @@ brings both up to date, and `check` fails on a figure typed by hand that no stor
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from course_tools.notebooks import ROOT, SOLUTIONS_DIR, NotebookFormatError, dumps
+from course_tools.nbio import cell_source, read_notebook, write_notebook
+from course_tools.notebooks import ROOT, SOLUTIONS_DIR, NotebookFormatError
 
 README = ROOT / "README.md"
 CPU_COLUMN = "CPU min"
@@ -77,7 +77,7 @@ def _solution_paths(solutions: Path, only: set[str] | None = None) -> list[Path]
 
 def stored_runs(solutions: Path = SOLUTIONS_DIR, only: set[str] | None = None) -> dict[str, StoredRun]:
     """Every solution notebook's stored run (or only those numbered in ``only``), by its number ("01", ...)."""
-    return {path.name[:2]: stored_run(json.loads(path.read_text(encoding="utf-8")), path.name)
+    return {path.name[:2]: stored_run(read_notebook(path), path.name)
             for path in _solution_paths(solutions, only)}
 
 
@@ -113,7 +113,7 @@ def _set_cell(line: str, column: int, value: str) -> str:
 
 def _header_cell(notebook: dict) -> dict | None:
     return next((c for c in notebook["cells"] if c["cell_type"] == "markdown"
-                 and "Estimated time" in "".join(c["source"])), None)
+                 and "Estimated time" in cell_source(c)), None)
 
 
 def _header_text(minutes: str) -> str:
@@ -136,9 +136,9 @@ def sync(root: Path = ROOT, write: bool = False, only: set[str] | None = None) -
         raise NotebookFormatError("; ".join(unusable))
     found, notebooks = [], {}
     for path in _solution_paths(solutions, only):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
+        notebook = read_notebook(path)
         header, run = _header_cell(notebook), runs[path.name[:2]]
-        text = "".join(header["source"]) if header else ""
+        text = cell_source(header) if header else ""
         if not HEADER_FIGURES.search(text):
             raise NotebookFormatError(f"{path.name}: its \"Estimated time\" header should say \""
                                       f"{_header_text(run.minutes)} on ...)\"; write that once by hand, "
@@ -164,7 +164,7 @@ def sync(root: Path = ROOT, write: bool = False, only: set[str] | None = None) -
             lines[rows[number]] = _set_cell(lines[rows[number]], column, run.minutes)
     if write:
         for path, notebook in notebooks.items():
-            path.write_text(dumps(notebook), encoding="utf-8")
+            write_notebook(path, notebook)
         if any(line.startswith("README.md: notebook") for line in found):
             readme.write_text("\n".join(lines), encoding="utf-8")
     return found

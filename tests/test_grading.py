@@ -22,6 +22,7 @@ import pytest
 from course_tools import grading
 from course_tools.grading import fakeclass, gradebook, hostile, sandbox
 from course_tools.grading.gradebook import FAILED, MISSING, NOT_ATTEMPTED, PASSED
+from course_tools.nbio import cell_source
 from course_utils.checks import EXERCISES
 
 pytestmark = [pytest.mark.slow, pytest.mark.instructor]
@@ -153,7 +154,7 @@ def test_the_audit_copies_are_the_submissions_with_their_outputs(graded):
                 continue
             submitted = json.loads(path.read_text(encoding="utf-8"))
             audit = _audit(graded, student, stem)
-            assert [fakeclass.text(c) for c in audit["cells"]] == [fakeclass.text(c) for c in submitted["cells"]]
+            assert [cell_source(c) for c in audit["cells"]] == [cell_source(c) for c in submitted["cells"]]
             assert audit["metadata"]["grading"]["student"] == student
     assert "refused" in _printed(_audit(graded, "vandal", STEMS[0]))
     executed = {r.executed for r in graded["result"].rows if r.student in ("li na", "li_na")}

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from course_tools import colab, release
-from course_tools.notebooks import dumps, make_student_notebook
+from course_tools.nbio import dumps
+from course_tools.notebooks import make_student_notebook
 
 pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
 

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from course_tools import timings
-from course_tools.notebooks import NotebookFormatError, dumps
+from course_tools.nbio import dumps
+from course_tools.notebooks import NotebookFormatError
 
 pytestmark = pytest.mark.instructor  # needs the instructor's files: the student edition leaves it out
 

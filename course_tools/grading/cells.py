@@ -19,15 +19,11 @@ from functools import lru_cache
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from ..nbio import cell_source
 from .verdicts import check_functions
 
 _BUILTINS = set(dir(builtins)) | {"get_ipython", "display", "__name__", "__file__"}
 _DEF = re.compile(r"^\s*def\s+(\w+)\s*\(", re.MULTILINE)
-
-
-def cell_source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
 
 
 @lru_cache(maxsize=4096)

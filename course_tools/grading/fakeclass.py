@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from course_tools.nbio import cell_source, copy_notebook, read_notebook
 from course_tools.notebooks import SOLUTIONS_DIR, STUDENT_DIR
 from course_utils.checks import EXERCISES
 
@@ -32,16 +33,9 @@ def exercises_of(stem: str) -> list[str]:
 
 def load(stem: str, solution: bool) -> dict:
     folder = SOLUTIONS_DIR if solution else STUDENT_DIR
-    return json.loads((folder / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    return read_notebook(folder / f"{stem}.ipynb")
 
 
-def text(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def copy(nb: dict) -> dict:
-    return json.loads(json.dumps(nb))
 
 
 def code_cell(source: str) -> dict:
@@ -51,17 +45,17 @@ def code_cell(source: str) -> dict:
 def def_cell(nb: dict, function: str) -> int:
     """The index of the cell that defines ``function`` (the exercise's cell)."""
     pattern = re.compile(rf"^def {re.escape(function)}\(", re.MULTILINE)
-    return next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and pattern.search(text(c)))
+    return next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and pattern.search(cell_source(c)))
 
 
 def check_cell(nb: dict, exercise_id: str) -> int:
     check = EXERCISES[exercise_id].check
-    return next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and f"{check}(" in text(c))
+    return next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and f"{check}(" in cell_source(c))
 
 
 def signature(nb: dict, function: str) -> tuple[str, list[str]]:
     """(the ``def`` line with its docstring, as in the notebook; the parameter names)."""
-    source = text(nb["cells"][def_cell(nb, function)])
+    source = cell_source(nb["cells"][def_cell(nb, function)])
     tree = ast.parse(source)
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
     lines = source.split("\n")
@@ -72,7 +66,7 @@ def signature(nb: dict, function: str) -> tuple[str, list[str]]:
 
 def with_function(nb: dict, function: str, source: str) -> dict:
     """``nb`` with the cell that defines ``function`` replaced by ``source``."""
-    nb = copy(nb)
+    nb = copy_notebook(nb)
     nb["cells"][def_cell(nb, function)]["source"] = source
     return nb
 
@@ -85,18 +79,18 @@ def with_body(nb: dict, function: str, body: str) -> dict:
 
 def insert_cell(nb: dict, source: str, at: int | None = None) -> dict:
     """``nb`` with one more code cell: at ``at``, or after the imports (the first cell importing course_utils.checks)."""
-    nb = copy(nb)
+    nb = copy_notebook(nb)
     if at is None:
-        at = next((i + 1 for i, c in enumerate(nb["cells"]) if "course_utils.checks" in text(c)), 1)
+        at = next((i + 1 for i, c in enumerate(nb["cells"]) if "course_utils.checks" in cell_source(c)), 1)
     nb["cells"].insert(at, code_cell(source))
     return nb
 
 
 def prepend_to_def(nb: dict, function: str, source: str) -> dict:
     """``nb`` with ``source`` at the top of the cell that defines ``function`` (so checks-only mode runs it)."""
-    nb = copy(nb)
+    nb = copy_notebook(nb)
     cell = nb["cells"][def_cell(nb, function)]
-    cell["source"] = source.rstrip("\n") + "\n\n" + text(cell)
+    cell["source"] = source.rstrip("\n") + "\n\n" + cell_source(cell)
     return nb
 
 
@@ -115,7 +109,7 @@ def wrong(stem: str) -> dict:
     for e in exercises_of(stem):
         function = EXERCISES[e].function
         i = def_cell(nb, function)
-        nb["cells"][i]["source"] = (text(nb["cells"][i]) + "\n" + SCALE + f"\n_right_{function} = {function}\n\n\n"
+        nb["cells"][i]["source"] = (cell_source(nb["cells"][i]) + "\n" + SCALE + f"\n_right_{function} = {function}\n\n\n"
                                     f"def {function}(*args, **kwargs):\n    return _off(_right_{function}(*args, **kwargs))\n")
     return nb
 

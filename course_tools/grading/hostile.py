@@ -28,6 +28,7 @@ from pathlib import Path
 
 from course_utils.checks import EXERCISES
 
+from ..nbio import cell_source
 from . import fakeclass as fc
 from .gradebook import COULD_NOT_RUN, FAILED, MISSING, NOT_ATTEMPTED, PASSED, REFERENCE
 
@@ -261,7 +262,7 @@ def same_cell(nb: dict, stem: str) -> dict:
     """Each def and its check in one cell, the check cell left empty."""
     for e in fc.exercises_of(stem):
         d, c = fc.def_cell(nb, EXERCISES[e].function), fc.check_cell(nb, e)
-        nb["cells"][d]["source"] = fc.text(nb["cells"][d]).rstrip("\n") + "\n\n\n" + fc.text(nb["cells"][c])
+        nb["cells"][d]["source"] = cell_source(nb["cells"][d]).rstrip("\n") + "\n\n\n" + cell_source(nb["cells"][c])
         nb["cells"][c]["source"] = "# (checked above)\n"
     return nb
 
@@ -282,7 +283,7 @@ def reordered(nb: dict, stem: str) -> dict:
         c = fc.check_cell(nb, e)
         nb["cells"].insert(c + 1, cell)
         head, params = fc.signature(nb, function)
-        body = fc.text(cell)[len(head):]
+        body = cell_source(cell)[len(head):]
         helper = f"_helper_{function}"
         nb["cells"][c + 1]["source"] = head + f"\n    return {helper}({', '.join(params)})\n"
         nb["cells"].append(fc.code_cell(f"def {helper}({', '.join(params)}):\n" + body.lstrip("\n")))
@@ -435,7 +436,7 @@ def build_inplace(root: Path, name: str, stems: list[str]) -> None:
         if first != "nb05.ddpm_step":
             function = EXERCISES[first].function
             i = fc.def_cell(nb, function)
-            nb["cells"][i]["source"] = (fc.text(nb["cells"][i]) + f"\n\n_right_{function} = {function}\n\n\n"
+            nb["cells"][i]["source"] = (cell_source(nb["cells"][i]) + f"\n\n_right_{function} = {function}\n\n\n"
                                         f"def {function}(*args, **kwargs):\n    out = _right_{function}(*args, **kwargs)\n"
                                         "    for a in args:\n        if hasattr(a, 'mul_') and a.is_floating_point():\n"
                                         "            a.mul_(2.0)\n            break\n    return out\n")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 import types
 from functools import cache
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 
 from course_utils.checks import EXERCISES
 
+from ..nbio import cell_source, read_notebook
 from .verdicts import cases_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,8 +90,7 @@ def _imports(notebook: dict) -> set[str]:
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else source
+        source = cell_source(cell)
         try:
             tree = ast.parse("\n".join(line for line in source.split("\n") if not line.lstrip().startswith(("%", "!"))))
         except SyntaxError:
@@ -137,7 +136,7 @@ def allowed(exercise_id: str, notebooks: Path = STUDENT_NOTEBOOKS) -> frozenset[
     out: set[str] = set()
     path = notebooks / f"{exercise.notebook}.ipynb"
     if path.exists():
-        out |= _imports(json.loads(path.read_text(encoding="utf-8")))
+        out |= _imports(read_notebook(path))
     ids = list(EXERCISES)
     for earlier in ids[:ids.index(exercise_id)]:
         if EXERCISES[earlier].notebook == exercise.notebook:
