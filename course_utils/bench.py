@@ -49,7 +49,7 @@ with interrupt_handling(PROG, active=__name__ == "__main__", what="while startin
     from .bench_results import MARKDOWN_COLUMNS, BenchRow, markdown_table, write_atomically, write_csv
     from .env import MAX_THREADS, check_device, pick_device
     from .forward import ImageGenerators
-    from .guidance import ClassifierFreeGuidance
+    from .guidance import ClassifierFreeGuidance, scale_note
     from .metrics import (
         RECOGNISED_THRESHOLD,
         classify,
@@ -60,7 +60,7 @@ with interrupt_handling(PROG, active=__name__ == "__main__", what="while startin
         real_reference,
     )
     from .pretrained import checkpoint_path, load_classifier, load_ddpm, load_flow
-    from .sampler_registry import make_sampler, parse_row, sampler_entry
+    from .sampler_registry import SAMPLERS, make_sampler, parse_row, sampler_entry
     from .samplers import sample
     from .validation import MAX_SEED
 
@@ -143,8 +143,8 @@ def run_benchmark(
         labels = torch.arange(n) % 10
         for name, calls in conditional_rows:
             for scale in GUIDANCE_SCALES if guidance_scales is None else guidance_scales:
-                note = " (no guidance)" if scale == NO_GUIDANCE else " (unconditional)" if scale == 0 else ""
-                run_row("cond", ClassifierFreeGuidance(model, scale), name, calls, schedule, f"w={scale:g}{note}", labels)
+                run_row("cond", ClassifierFreeGuidance(model, scale), name, calls, schedule, f"w={scale:g}{scale_note(scale)}",
+                        labels)
     if which in ("all", "flow") and flow_rows and shipped("flow"):
         model = load_flow("flow", device)
         for name, calls in flow_rows:
@@ -237,7 +237,9 @@ def check_arguments(args) -> None:
                              f"{MODELS[args.models]} model; leave {name} out, or give --models {fits} (or all)")
     default_rows = FLOW_ROWS if args.models == "flow" else UNCONDITIONAL_ROWS
     if args.eta is not None and not any(sampler_entry(name).uses_eta for name, *_ in args.rows or default_rows):
-        raise UsageError("--eta is DDIM's η, and none of the --rows is a DDIM row: leave it out, or add a DDIM row")
+        takes = ", ".join(name for name, entry in SAMPLERS.items() if entry.uses_eta)
+        raise UsageError(f"--eta is DDIM's η, and none of the --rows takes it (the samplers that do: {takes}): leave it "
+                         "out, or add a DDIM row")
     if args.scales is not None and args.models in ("uncond", "flow"):
         raise UsageError(f"--scales are guidance scales of the conditional model; they cannot be used with "
                          f"--models {args.models}")

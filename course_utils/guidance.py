@@ -63,6 +63,11 @@ def guided_eps(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, guidance_scale:
     return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
 
 
+def scale_note(guidance_scale: float) -> str:
+    """What a scale w means when it is special, for labels: " (no guidance)" at w = 1, " (unconditional)" at w = 0."""
+    return " (no guidance)" if guidance_scale == 1 else " (unconditional)" if guidance_scale == 0 else ""
+
+
 class ClassifierFreeGuidance:
     """Wrap a class-conditional eps-model so that calling it returns the guided eps.
 

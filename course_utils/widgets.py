@@ -32,7 +32,7 @@ import torch
 
 from .env import env_flag
 from .forward import q_sample
-from .guidance import ClassifierFreeGuidance
+from .guidance import ClassifierFreeGuidance, scale_note
 from .plotting import ShownFigure, draw_image, show_images
 from .samplers import DDIMSampler, sample
 from .schedules import NoiseSchedule, make_schedule, snr_db
@@ -237,8 +237,7 @@ def render_guidance(model, schedule: NoiseSchedule, noise: torch.Tensor, digit: 
     out = sample(guided, DDIMSampler(schedule, num_steps=num_steps, eta=0.0), noise=noise, labels=labels,
                  show_progress=False)
     ax = show_images(out.images, nrow=min(nrow, len(noise)), size=0.9)
-    note = " (no guidance)" if guidance_scale == 1 else " (unconditional)" if guidance_scale == 0 else ""
-    ax.set_title(f"digit {int(digit)}, guidance scale w = {guidance_scale:.1f}{note}", fontsize=10)
+    ax.set_title(f"digit {int(digit)}, guidance scale w = {guidance_scale:.1f}{scale_note(guidance_scale)}", fontsize=10)
     ax.figure.tight_layout()
     return ax.figure
 

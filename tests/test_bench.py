@@ -114,7 +114,7 @@ def test_each_model_gets_the_rows_of_its_kind(monkeypatch, capsys):
     (["--models", "uncond", "--rows", "Euler-10"], "leave Euler out, or give --models flow"),
     (["--models", "flow", "--rows", "DDIM-50"], "leave DDIM out, or give --models uncond or cond"),
     (["--models", "flow", "--scales", "1"], "cannot be used with --models flow"),
-    (["--models", "flow", "--eta", "1"], "none of the --rows is a DDIM row"),
+    (["--models", "flow", "--eta", "1"], "none of the --rows takes it (the samplers that do: DDIM)"),
     (["--rows", "Heun-10"], "odd"),
     (["--rows", "DDIM-2000"], "1 <= calls <= 1000"),
     (["--rows", "PNDM-20"], "names no sampler"),
