@@ -1,6 +1,7 @@
 """The machinery every check shares (course_utils/checks: registry, compare, inputs, judging, diagnosis, formatting):
 verdicts, hints, the hand-back, the registry, and saying how values are off."""
 
+import dataclasses
 import json
 import math
 import re
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from course_tools import notebooks
 from course_utils import checks, forward, samplers, training
 from course_utils.checks import EXERCISES, VERDICT_PATTERN, Case, evaluate
+from course_utils.checks.compare import Mismatch, compare
 from course_utils.checks.diagnosis import describe_values
 
 
@@ -149,6 +151,17 @@ def test_a_python_float_is_not_a_tensor_and_a_tensor_is_not_a_python_float(capsy
     assert "your result is a Python float, expected a torch.Tensor (0-d)" in out and "torch.stack" in out
     _, out = verdict(checks.check_variance_after_steps, lambda v, b, n: torch.tensor(forward.variance_after_steps(v, b, n)), capsys)
     assert "your result is a torch.Tensor, expected a Python float" in out and "`float(...)`" in out
+
+
+def test_a_tensor_where_a_python_int_is_expected_is_named_as_such():
+    """An exercise whose reference returns a whole number asks for a Python int, not a float."""
+    exercise = dataclasses.replace(EXERCISES["nb01.variance_after_steps"], type_hint="")  # the default hint
+    with pytest.raises(Mismatch) as caught:
+        compare(torch.tensor(3), 3, 1e-5, 0.0, exercise)
+    assert "expected a Python int" in caught.value.message and "`int(...)`" in caught.value.hint
+    with pytest.raises(Mismatch) as caught:
+        compare("3", 3, 1e-5, 0.0, exercise)
+    assert "expected a Python int" in caught.value.message
 
 
 def test_a_complex_result_is_named_without_recommending_item(capsys):

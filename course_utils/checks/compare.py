@@ -79,14 +79,14 @@ def _compare_number(got: Any, expected: float, atol: float, rtol: float, ex: Exe
         raise Mismatch("your result is None.", _RETURN_HINT, "none")
     if isinstance(got, complex) or (isinstance(got, torch.Tensor) and got.is_complex()):
         raise Mismatch("your result is a complex number, expected a real Python float.", COMPLEX_HINT, "type")
+    kind, convert = ("Python int", "int") if isinstance(expected, int) and not isinstance(expected, bool) else ("Python float", "float")
     if isinstance(got, torch.Tensor):
-        default = ("The exercise asks for a Python float: convert the one-element tensor with "
-                   "`float(...)` (or `.item()`) before returning it.")
+        default = (f"The exercise asks for a {kind}: convert the one-element tensor with "
+                   f"`{convert}(...)` (or `.item()`) before returning it.")
         shape = f" of shape {tuple(got.shape)}" if got.dim() else ""
-        raise Mismatch(f"your result is a torch.Tensor{shape}, expected a Python float.", ex.type_hint or default, "type")
+        raise Mismatch(f"your result is a torch.Tensor{shape}, expected a {kind}.", ex.type_hint or default, "type")
     if not is_number(got):
-        raise Mismatch(f"your result is {describe(got)}, expected a Python float.", ex.type_hint or "Return a Python float.",
-                       "type")
+        raise Mismatch(f"your result is {describe(got)}, expected a {kind}.", ex.type_hint or f"Return a {kind}.", "type")
     if not math.isfinite(got):
         raise Mismatch("your result is NaN or infinite.", NONFINITE_HINT, "nonfinite")
     if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
