@@ -36,8 +36,6 @@ def load(stem: str, solution: bool) -> dict:
     return read_notebook(folder / f"{stem}.ipynb")
 
 
-
-
 def code_cell(source: str) -> dict:
     return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
 
